@@ -1,0 +1,144 @@
+//! [`Engine`]: what all sessions of one Quarry process share.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use quarry_files::{QuarryObjectStoreRegistry, S3Config, normalize_location};
+use quarry_metastore::{Database, Metastore};
+
+use crate::catalog::{MetastoreCatalog, QUARRY_CATALOG};
+use crate::session::Session;
+use crate::{CoordinatorError, Result};
+
+/// The database every session starts in; it always exists.
+pub const DEFAULT_DATABASE: &str = "default";
+
+/// How to open an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Holds `metastore.db` and the `warehouse/` folder.
+    pub data_dir: PathBuf,
+    pub s3: S3Config,
+    /// DataFusion's `target_partitions`; the number of cores when unset.
+    pub target_partitions: Option<usize>,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self { data_dir: data_dir.into(), s3: S3Config::default(), target_partitions: None }
+    }
+}
+
+/// The engine: metastore, catalogs, object stores and session defaults. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Debug)]
+struct EngineInner {
+    metastore: Metastore,
+    catalog: MetastoreCatalog,
+    catalogs: Arc<dyn CatalogProviderList>,
+    runtime: Arc<RuntimeEnv>,
+    config: SessionConfig,
+    warehouse: PathBuf,
+}
+
+impl Engine {
+    /// Opens the data directory (creating it on first use) and its metastore.
+    pub async fn open(config: EngineConfig) -> Result<Self> {
+        let data_dir = absolute(&config.data_dir)?;
+        let warehouse = data_dir.join("warehouse");
+        std::fs::create_dir_all(&warehouse).map_err(|e| {
+            CoordinatorError::Invalid(format!("cannot create data directory {}: {e}", warehouse.display()))
+        })?;
+        let metastore = Metastore::open_sqlite(data_dir.join("metastore.db")).await?;
+        Self::with_metastore(metastore, warehouse, config).await
+    }
+
+    /// Builds an engine over an already opened metastore.
+    pub async fn with_metastore(
+        metastore: Metastore,
+        warehouse: PathBuf,
+        config: EngineConfig,
+    ) -> Result<Self> {
+        let default_location = normalize_location(&warehouse.join("default.db").to_string_lossy())?;
+        metastore.create_database(&default_database(default_location), true).await?;
+
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(QuarryObjectStoreRegistry::new(config.s3.clone())))
+            .build_arc()?;
+        let mut session_config = SessionConfig::new()
+            .with_default_catalog_and_schema(QUARRY_CATALOG, DEFAULT_DATABASE)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        if let Some(n) = config.target_partitions {
+            session_config = session_config.with_target_partitions(n);
+        }
+        let options = session_config.options_mut();
+        options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        options.execution.parquet.pushdown_filters = true;
+
+        let catalog = MetastoreCatalog::new(metastore.clone());
+        let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(QUARRY_CATALOG.to_string(), Arc::new(catalog.clone()));
+        catalog.set_view_context(&catalogs, Arc::clone(&runtime), session_config.clone());
+        catalog.refresh().await?;
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                metastore,
+                catalog,
+                catalogs,
+                runtime,
+                config: session_config,
+                warehouse,
+            }),
+        })
+    }
+
+    pub fn metastore(&self) -> &Metastore {
+        &self.inner.metastore
+    }
+
+    pub fn catalog(&self) -> &MetastoreCatalog {
+        &self.inner.catalog
+    }
+
+    /// The local folder where databases without a LOCATION are placed.
+    pub fn warehouse(&self) -> &Path {
+        &self.inner.warehouse
+    }
+
+    /// Default location of a new database: `<warehouse>/<name>.db/`.
+    pub fn default_database_location(&self, name: &str) -> Result<String> {
+        Ok(normalize_location(&self.inner.warehouse.join(format!("{name}.db")).to_string_lossy())?)
+    }
+
+    /// A new session with its own settings, starting in database `default`.
+    pub fn new_session(&self) -> Session {
+        let state = SessionStateBuilder::new()
+            .with_config(self.inner.config.clone())
+            .with_runtime_env(Arc::clone(&self.inner.runtime))
+            .with_catalog_list(Arc::clone(&self.inner.catalogs))
+            .with_default_features()
+            .build();
+        Session::new(self.clone(), SessionContext::new_with_state(state))
+    }
+}
+
+fn default_database(location: String) -> Database {
+    let mut db = Database::new(DEFAULT_DATABASE, location);
+    db.description = Some("Default database".into());
+    db
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| {
+        CoordinatorError::Invalid(format!("bad data directory {}: {e}", path.display()))
+    })
+}

@@ -1,0 +1,33 @@
+//! Quarry's coordinator: sessions, the front parser for Hive DDL, and the `quarry`
+//! catalog over the metastore.
+//!
+//! * [`Engine`] is shared by all sessions of a process: metastore, catalogs, object
+//!   stores, defaults.
+//! * [`Session`] is one user's connection; [`Session::execute`] runs one statement and
+//!   returns an [`Output`]: rows as a stream, or a command tag.
+//! * [`front`] parses the statements Quarry owns (Hive DDL, `SHOW`, `USE`, `MSCK`,
+//!   `ANALYZE`); everything else is DataFusion's, with the PostgreSQL dialect.
+//!
+//! ```no_run
+//! # async fn demo() -> quarry_coordinator::Result<()> {
+//! use quarry_coordinator::{Engine, EngineConfig, Output};
+//! let engine = Engine::open(EngineConfig::new("quarry-data")).await?;
+//! let session = engine.new_session();
+//! if let Output::Rows(stream) = session.execute("SELECT 1").await? { /* ... */ }
+//! # Ok(()) }
+//! ```
+
+mod bootstrap;
+pub mod catalog;
+mod ddl;
+mod engine;
+mod error;
+pub mod front;
+mod session;
+mod show;
+pub mod split;
+
+pub use bootstrap::ensure_tpch;
+pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
+pub use error::{CoordinatorError, Result};
+pub use session::{Output, Session};

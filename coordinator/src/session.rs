@@ -1,0 +1,145 @@
+//! [`Session`]: one user's connection: current database, settings, and statement execution.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+
+use crate::engine::Engine;
+use crate::front::{self, ObjectName};
+use crate::{CoordinatorError, Result, ddl};
+
+/// What a statement produced.
+pub enum Output {
+    /// Rows, streamed: dropping the stream cancels the query.
+    Rows(SendableRecordBatchStream),
+    /// A command without rows; the text is its PostgreSQL-style command tag.
+    Done(String),
+}
+
+impl Output {
+    /// Rows from string columns, for SHOW and DESCRIBE results.
+    pub fn text_rows(columns: &[&str], rows: Vec<Vec<String>>) -> Result<Output> {
+        let schema: SchemaRef = Arc::new(Schema::new(
+            columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
+        ));
+        let arrays = (0..columns.len())
+            .map(|i| {
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i].as_str())))
+                    as Arc<dyn datafusion::arrow::array::Array>
+            })
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)
+            .map_err(|e| CoordinatorError::DataFusion(e.into()))?;
+        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(vec![Ok(batch)]),
+        ))))
+    }
+}
+
+/// A user's session. Settings, the current database and prepared state belong to it alone.
+pub struct Session {
+    engine: Engine,
+    ctx: SessionContext,
+}
+
+impl Session {
+    pub(crate) fn new(engine: Engine, ctx: SessionContext) -> Self {
+        Self { engine, ctx }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// DataFusion's context of this session.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The current database (`USE db` changes it).
+    pub fn current_database(&self) -> String {
+        self.ctx.state().config().options().catalog.default_schema.clone()
+    }
+
+    pub(crate) fn set_current_database(&self, name: &str) {
+        self.ctx.state_ref().write().config_mut().options_mut().catalog.default_schema =
+            name.to_string();
+    }
+
+    /// Resolves `t`, `db.t` or `quarry.db.t` to (database, table).
+    pub(crate) fn resolve(&self, name: &ObjectName) -> Result<(String, String)> {
+        if let Some(catalog) = &name.catalog
+            && catalog != crate::catalog::QUARRY_CATALOG
+        {
+            return Err(CoordinatorError::CatalogNotFound(catalog.clone()));
+        }
+        let database = name.database.clone().unwrap_or_else(|| self.current_database());
+        Ok((database, name.name.clone()))
+    }
+
+    /// Runs one statement (no trailing `;` needed). Quarry's own statements are executed
+    /// here; everything else is planned and run by DataFusion.
+    pub async fn execute(&self, sql: &str) -> Result<Output> {
+        self.engine.catalog().refresh().await?;
+        if let Some(statement) = front::parse(sql)? {
+            return ddl::execute(self, statement).await;
+        }
+        let plan = self.ctx.state().create_logical_plan(sql).await?;
+        if let LogicalPlan::Ddl(ddl) = &plan {
+            return Err(CoordinatorError::Unsupported(format!(
+                "{} is not supported here; Quarry's DDL is Hive's (CREATE EXTERNAL TABLE ... LOCATION)",
+                ddl_name(ddl)
+            )));
+        }
+        let tag = command_tag(&plan);
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        match tag {
+            Some(tag) => {
+                df.collect().await?;
+                Ok(Output::Done(tag))
+            }
+            None => Ok(Output::Rows(df.execute_stream().await?)),
+        }
+    }
+}
+
+/// Statements that produce no rows, with their PostgreSQL command tags.
+fn command_tag(plan: &LogicalPlan) -> Option<String> {
+    match plan {
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(_)) => {
+            Some("SET".into())
+        }
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::ResetVariable(_)) => {
+            Some("RESET".into())
+        }
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionStart(_)) => {
+            Some("BEGIN".into())
+        }
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::TransactionEnd(_)) => {
+            Some("COMMIT".into())
+        }
+        _ => None,
+    }
+}
+
+fn ddl_name(ddl: &DdlStatement) -> &'static str {
+    match ddl {
+        DdlStatement::CreateExternalTable(_) => "DataFusion's CREATE EXTERNAL TABLE",
+        DdlStatement::CreateMemoryTable(_) => "CREATE TABLE ... AS / in-memory tables",
+        DdlStatement::CreateView(_) => "this form of CREATE VIEW",
+        DdlStatement::CreateCatalogSchema(_) => "this form of CREATE SCHEMA",
+        DdlStatement::CreateCatalog(_) => "CREATE DATABASE in DataFusion's sense",
+        DdlStatement::CreateIndex(_) => "CREATE INDEX",
+        DdlStatement::DropTable(_) => "this form of DROP TABLE",
+        DdlStatement::DropView(_) => "this form of DROP VIEW",
+        DdlStatement::DropCatalogSchema(_) => "this form of DROP SCHEMA",
+        DdlStatement::CreateFunction(_) => "CREATE FUNCTION",
+        DdlStatement::DropFunction(_) => "DROP FUNCTION",
+    }
+}

@@ -1,0 +1,469 @@
+//! Persistence of the Hive model through sqlx (SQLite by default).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+
+use crate::model::partition_spec;
+use crate::{
+    Database, MetastoreError, Partition, Result, Table, TableStatistics, TableType,
+};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The metastore: a handle to the store, cheap to clone and share between sessions.
+#[derive(Debug, Clone)]
+pub struct Metastore {
+    pool: SqlitePool,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("metastore model serializes to JSON")
+}
+
+fn from_json<T: DeserializeOwned>(text: &str, object: impl FnOnce() -> String) -> Result<T> {
+    serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt { object: object(), source })
+}
+
+impl Metastore {
+    /// Opens (creating when missing) an SQLite metastore file and brings its schema up to date.
+    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path.as_ref())
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    /// Opens an SQLite metastore from a `sqlite:` URL (e.g. `sqlite::memory:` in tests).
+    pub async fn open_url(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self> {
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        MIGRATIONS.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    // ---- databases ----
+
+    /// All databases, by name.
+    pub async fn list_databases(&self) -> Result<Vec<Database>> {
+        let rows = sqlx::query(
+            "SELECT name, location, description, properties FROM databases ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(database_from_row).collect()
+    }
+
+    /// One database, or `None`.
+    pub async fn get_database(&self, name: &str) -> Result<Option<Database>> {
+        let row = sqlx::query(
+            "SELECT name, location, description, properties FROM databases WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(database_from_row).transpose()
+    }
+
+    /// Creates a database. Returns false when it existed and `if_not_exists` was given.
+    pub async fn create_database(&self, db: &Database, if_not_exists: bool) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO databases (name, location, description, properties, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(&db.name)
+        .bind(&db.location)
+        .bind(&db.description)
+        .bind(to_json(&db.properties))
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        match (done.rows_affected(), if_not_exists) {
+            (1, _) => Ok(true),
+            (_, true) => Ok(false),
+            _ => Err(MetastoreError::DatabaseExists(db.name.clone())),
+        }
+    }
+
+    /// Drops a database. Without `cascade` it must hold no tables. Returns the dropped
+    /// database and its tables (so the caller can delete managed files), or `None` when it
+    /// did not exist.
+    pub async fn drop_database(
+        &self,
+        name: &str,
+        cascade: bool,
+    ) -> Result<Option<(Database, Vec<Table>)>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(db) = sqlx::query(
+            "SELECT name, location, description, properties FROM databases WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(database_from_row)
+        .transpose()?
+        else {
+            return Ok(None);
+        };
+        let tables = sqlx::query(TABLE_SELECT_BY_DB)
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(table_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if !tables.is_empty() && !cascade {
+            return Err(MetastoreError::DatabaseNotEmpty {
+                database: name.to_string(),
+                tables: tables.len(),
+            });
+        }
+        for sql in [
+            "DELETE FROM partitions WHERE database_name = ?",
+            "DELETE FROM tables WHERE database_name = ?",
+            "DELETE FROM databases WHERE name = ?",
+        ] {
+            sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Some((db, tables)))
+    }
+
+    // ---- tables ----
+
+    /// All tables and views of a database, by name.
+    pub async fn list_tables(&self, database: &str) -> Result<Vec<Table>> {
+        self.require_database(database).await?;
+        let rows = sqlx::query(TABLE_SELECT_BY_DB).bind(database).fetch_all(&self.pool).await?;
+        rows.iter().map(table_from_row).collect()
+    }
+
+    /// `(database, table)` names of every table and view, cheap enough to call per statement.
+    pub async fn list_table_names(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT database_name, name FROM tables ORDER BY 1, 2")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// One table or view, or `None`.
+    pub async fn get_table(&self, database: &str, name: &str) -> Result<Option<Table>> {
+        let row = sqlx::query(TABLE_SELECT_ONE)
+            .bind(database)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(table_from_row).transpose()
+    }
+
+    /// Like [`Self::get_table`], but a missing table is an error naming it.
+    pub async fn require_table(&self, database: &str, name: &str) -> Result<Table> {
+        self.get_table(database, name).await?.ok_or_else(|| MetastoreError::TableNotFound {
+            database: database.to_string(),
+            table: name.to_string(),
+        })
+    }
+
+    async fn require_database(&self, name: &str) -> Result<Database> {
+        self.get_database(name)
+            .await?
+            .ok_or_else(|| MetastoreError::DatabaseNotFound(name.to_string()))
+    }
+
+    /// Creates a table or view. With `replace`, an existing one of the same name is replaced
+    /// (its partitions are dropped); with `if_not_exists` an existing one is kept and false
+    /// returned; otherwise an existing one is an error.
+    pub async fn create_table(
+        &self,
+        table: &Table,
+        if_not_exists: bool,
+        replace: bool,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let db_exists = sqlx::query("SELECT 1 FROM databases WHERE name = ?")
+            .bind(&table.database)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !db_exists {
+            return Err(MetastoreError::DatabaseNotFound(table.database.clone()));
+        }
+        let exists = sqlx::query("SELECT 1 FROM tables WHERE database_name = ? AND name = ?")
+            .bind(&table.database)
+            .bind(&table.name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if exists {
+            if replace {
+                delete_table(&mut tx, &table.database, &table.name).await?;
+            } else if if_not_exists {
+                return Ok(false);
+            } else {
+                return Err(MetastoreError::TableExists {
+                    database: table.database.clone(),
+                    table: table.name.clone(),
+                });
+            }
+        }
+        let stamp = now();
+        sqlx::query(
+            "INSERT INTO tables (database_name, name, table_type, columns, partition_keys, \
+             storage, properties, view_sql, statistics, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&table.database)
+        .bind(&table.name)
+        .bind(table.table_type.as_hive_str())
+        .bind(to_json(&table.columns))
+        .bind(to_json(&table.partition_keys))
+        .bind(to_json(&table.storage))
+        .bind(to_json(&table.properties))
+        .bind(&table.view_sql)
+        .bind(table.statistics.as_ref().map(to_json))
+        .bind(&stamp)
+        .bind(&stamp)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Drops a table or view with its partitions; returns it, or `None` when missing.
+    pub async fn drop_table(&self, database: &str, name: &str) -> Result<Option<Table>> {
+        let mut tx = self.pool.begin().await?;
+        let table = sqlx::query(TABLE_SELECT_ONE)
+            .bind(database)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(table_from_row)
+            .transpose()?;
+        if table.is_some() {
+            delete_table(&mut tx, database, name).await?;
+            tx.commit().await?;
+        }
+        Ok(table)
+    }
+
+    /// Stores statistics computed by ANALYZE.
+    pub async fn set_statistics(
+        &self,
+        database: &str,
+        name: &str,
+        stats: &TableStatistics,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE tables SET statistics = ?, updated_at = ? WHERE database_name = ? AND name = ?",
+        )
+        .bind(to_json(stats))
+        .bind(now())
+        .bind(database)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(MetastoreError::TableNotFound {
+                database: database.into(),
+                table: name.into(),
+            });
+        }
+        Ok(())
+    }
+
+    // ---- partitions ----
+
+    /// Every partition of a table, ordered by partition name.
+    pub async fn list_partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
+        let rows = sqlx::query(
+            "SELECT \"values\", location, spec FROM partitions \
+             WHERE database_name = ? AND table_name = ? ORDER BY spec",
+        )
+        .bind(database)
+        .bind(table)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let spec: String = row.get(2);
+                Ok(Partition {
+                    values: from_json(row.get(0), || format!("partition {spec} of {database}.{table}"))?,
+                    location: row.get(1),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds partitions in one transaction. With `if_not_exists`, existing ones are skipped;
+    /// otherwise any existing one fails the whole call. Returns how many were added.
+    pub async fn add_partitions(
+        &self,
+        table: &Table,
+        partitions: &[Partition],
+        if_not_exists: bool,
+    ) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        let stamp = now();
+        for partition in partitions {
+            let spec = partition_spec(&table.partition_keys, &partition.values);
+            let done = sqlx::query(
+                "INSERT INTO partitions (database_name, table_name, spec, \"values\", location, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&table.database)
+            .bind(&table.name)
+            .bind(&spec)
+            .bind(to_json(&partition.values))
+            .bind(&partition.location)
+            .bind(&stamp)
+            .execute(&mut *tx)
+            .await?;
+            match (done.rows_affected(), if_not_exists) {
+                (1, _) => added += 1,
+                (_, true) => {}
+                _ => {
+                    return Err(MetastoreError::PartitionExists {
+                        database: table.database.clone(),
+                        table: table.name.clone(),
+                        spec,
+                    });
+                }
+            }
+        }
+        touch_table(&mut tx, &table.database, &table.name, &stamp).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Drops partitions (given by their values) in one transaction. With `if_exists`,
+    /// missing ones are skipped; otherwise any missing one fails the whole call.
+    pub async fn drop_partitions(
+        &self,
+        table: &Table,
+        values: &[Vec<String>],
+        if_exists: bool,
+    ) -> Result<Vec<Partition>> {
+        let mut tx = self.pool.begin().await?;
+        let mut dropped = Vec::new();
+        for vals in values {
+            let spec = partition_spec(&table.partition_keys, vals);
+            let row = sqlx::query(
+                "DELETE FROM partitions WHERE database_name = ? AND table_name = ? AND spec = ? \
+                 RETURNING location",
+            )
+            .bind(&table.database)
+            .bind(&table.name)
+            .bind(&spec)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some(row) => dropped.push(Partition { values: vals.clone(), location: row.get(0) }),
+                None if if_exists => {}
+                None => {
+                    return Err(MetastoreError::PartitionNotFound {
+                        database: table.database.clone(),
+                        table: table.name.clone(),
+                        spec,
+                    });
+                }
+            }
+        }
+        touch_table(&mut tx, &table.database, &table.name, &now()).await?;
+        tx.commit().await?;
+        Ok(dropped)
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+async fn delete_table(tx: &mut Tx<'_>, database: &str, name: &str) -> Result<()> {
+    sqlx::query("DELETE FROM partitions WHERE database_name = ? AND table_name = ?")
+        .bind(database)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM tables WHERE database_name = ? AND name = ?")
+        .bind(database)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn touch_table(tx: &mut Tx<'_>, database: &str, name: &str, stamp: &str) -> Result<()> {
+    sqlx::query("UPDATE tables SET updated_at = ? WHERE database_name = ? AND name = ?")
+        .bind(stamp)
+        .bind(database)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+macro_rules! table_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT database_name, name, table_type, columns, partition_keys, storage, ",
+            "properties, view_sql, statistics, created_at, updated_at FROM tables ",
+            $where
+        )
+    };
+}
+
+const TABLE_SELECT_BY_DB: &str = table_select!("WHERE database_name = ? ORDER BY name");
+const TABLE_SELECT_ONE: &str = table_select!("WHERE database_name = ? AND name = ?");
+
+fn database_from_row(row: &SqliteRow) -> Result<Database> {
+    let name: String = row.get("name");
+    Ok(Database {
+        properties: from_json(row.get("properties"), || format!("database {name}"))?,
+        location: row.get("location"),
+        description: row.get("description"),
+        name,
+    })
+}
+
+fn table_from_row(row: &SqliteRow) -> Result<Table> {
+    let database: String = row.get("database_name");
+    let name: String = row.get("name");
+    let object = || format!("table {database}.{name}");
+    let table_type: String = row.get("table_type");
+    let statistics: Option<String> = row.get("statistics");
+    Ok(Table {
+        table_type: TableType::try_from(table_type.as_str()).map_err(|e| {
+            MetastoreError::Corrupt { object: object(), source: serde::de::Error::custom(e) }
+        })?,
+        columns: from_json(row.get("columns"), object)?,
+        partition_keys: from_json(row.get("partition_keys"), object)?,
+        storage: from_json(row.get("storage"), object)?,
+        properties: from_json(row.get("properties"), object)?,
+        view_sql: row.get("view_sql"),
+        statistics: statistics.map(|s| from_json(&s, object)).transpose()?,
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        database,
+        name,
+    })
+}

@@ -1,0 +1,177 @@
+//! The `quarry` command: embedded engine, shell, and TPC-H tools.
+
+mod config;
+mod render;
+mod shell;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use quarry_coordinator::{Engine, EngineConfig, ensure_tpch};
+
+use crate::render::Format;
+use crate::shell::Script;
+
+#[derive(Parser)]
+#[command(name = "quarry", version, about = "Quarry: federated SQL over data where it lives")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Quarry embedded: metastore and warehouse in one data directory, no server needed.
+    Local(LocalArgs),
+    /// Open the shell on a data directory without generating anything.
+    Shell(ShellArgs),
+    /// TPC-H tools.
+    Tpch {
+        #[command(subcommand)]
+        command: TpchCommand,
+    },
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Data directory holding the metastore and the local warehouse.
+    #[arg(long, default_value = "quarry-data", env = "QUARRY_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Configuration file (S3 buckets, ...); default: DATA_DIR/quarry.toml when present.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ScriptArgs {
+    /// Run this SQL and exit (may be repeated).
+    #[arg(short = 'e', long = "execute", value_name = "SQL")]
+    execute: Vec<String>,
+    /// Run the statements in this file and exit.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Output format of query results.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct LocalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// TPC-H scale factor generated into database `tpch` on first start.
+    #[arg(long, default_value_t = 0.1)]
+    tpch_sf: f64,
+    /// Do not generate TPC-H data.
+    #[arg(long)]
+    no_tpch: bool,
+    /// Also serve the PostgreSQL wire protocol on HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    #[command(flatten)]
+    script: ScriptArgs,
+}
+
+#[derive(Args)]
+struct ShellArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    script: ScriptArgs,
+}
+
+#[derive(Subcommand)]
+enum TpchCommand {
+    /// Generate TPC-H data files.
+    Generate {
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        #[arg(long, value_enum, default_value_t = TpchFormat::Parquet)]
+        format: TpchFormat,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TpchFormat {
+    Parquet,
+    Csv,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QUARRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("quarry: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("quarry: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_engine(data: &DataArgs) -> Result<Engine, String> {
+    let mut config = EngineConfig::new(&data.data_dir);
+    config.s3 = config::load(data.config.as_deref(), &data.data_dir)?.s3;
+    Engine::open(config).await.map_err(|e| e.user_message())
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Local(args) => {
+            if let Some(listen) = &args.listen {
+                return Err(format!(
+                    "--listen {listen}: the PostgreSQL wire protocol server is not built yet"
+                ));
+            }
+            let engine = open_engine(&args.data).await?;
+            if !args.no_tpch
+                && let Some(message) = ensure_tpch(&engine, args.tpch_sf).await.map_err(|e| e.user_message())?
+            {
+                eprintln!("quarry: {message}");
+            }
+            shell::run(engine, Script::from(args.script)).await
+        }
+        Command::Shell(args) => {
+            let engine = open_engine(&args.data).await?;
+            shell::run(engine, Script::from(args.script)).await
+        }
+        Command::Tpch { command: TpchCommand::Generate { sf, format, out } } => {
+            let format = match format {
+                TpchFormat::Parquet => quarry_tpch::FileFormat::Parquet,
+                TpchFormat::Csv => quarry_tpch::FileFormat::Csv,
+            };
+            let started = std::time::Instant::now();
+            let tables = tokio::task::spawn_blocking(move || quarry_tpch::generate(sf, format, &out))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            for t in &tables {
+                println!("{:<10} {:>10} rows  {}", t.name, t.rows, t.dir.display());
+            }
+            eprintln!("generated in {:.1} s", started.elapsed().as_secs_f64());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+impl From<ScriptArgs> for Script {
+    fn from(args: ScriptArgs) -> Self {
+        Script { execute: args.execute, file: args.file, format: args.format }
+    }
+}

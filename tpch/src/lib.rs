@@ -1,0 +1,278 @@
+//! TPC-H for Quarry: data generation with the `tpchgen` crates, the 22 queries (with the
+//! specification's validation parameters) and reference answers at SF 0.01, 0.1 and 1.
+//!
+//! ```no_run
+//! # fn demo() -> quarry_tpch::Result<()> {
+//! use quarry_tpch::{FileFormat, generate};
+//! let tables = generate(0.01, FileFormat::Parquet, std::path::Path::new("/tmp/tpch"))?;
+//! assert_eq!(tables.len(), 8);
+//! let q1 = quarry_tpch::query(1).unwrap();
+//! # Ok(()) }
+//! ```
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use thiserror::Error;
+use tpchgen::generators::{
+    CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator,
+    PartSuppGenerator, RegionGenerator, SupplierGenerator,
+};
+use tpchgen_arrow::{
+    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow, RegionArrow,
+    SupplierArrow,
+};
+
+/// Errors of TPC-H generation.
+#[derive(Debug, Error)]
+pub enum TpchError {
+    #[error("scale factor must be positive, got {0}")]
+    BadScaleFactor(f64),
+    #[error("writing {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("writing {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+/// Result of TPC-H operations.
+pub type Result<T, E = TpchError> = std::result::Result<T, E>;
+
+/// Output format of generated files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Parquet,
+    /// Comma-separated with a header line.
+    Csv,
+}
+
+impl FileFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+        }
+    }
+}
+
+/// The eight TPC-H tables, smallest first.
+pub const TABLES: [&str; 8] =
+    ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"];
+
+/// One generated table: its folder and Arrow schema.
+#[derive(Debug, Clone)]
+pub struct GeneratedTable {
+    pub name: &'static str,
+    pub dir: PathBuf,
+    pub schema: SchemaRef,
+    pub rows: usize,
+}
+
+/// Rows per Parquet row group: small enough that a scan splits across cores.
+const ROW_GROUP_ROWS: usize = 122_880;
+/// Rows per generated file part, roughly; large tables are written as several files.
+const ROWS_PER_PART: f64 = 2_000_000.0;
+
+type Batches = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
+
+fn generator(table: &str, sf: f64, part: i32, parts: i32) -> (SchemaRef, Batches) {
+    match table {
+        "region" => (RegionArrow::schema_ref(), Box::new(RegionArrow::new(RegionGenerator::new(sf, part, parts)))),
+        "nation" => (NationArrow::schema_ref(), Box::new(NationArrow::new(NationGenerator::new(sf, part, parts)))),
+        "supplier" => (SupplierArrow::schema_ref(), Box::new(SupplierArrow::new(SupplierGenerator::new(sf, part, parts)))),
+        "customer" => (CustomerArrow::schema_ref(), Box::new(CustomerArrow::new(CustomerGenerator::new(sf, part, parts)))),
+        "part" => (PartArrow::schema_ref(), Box::new(PartArrow::new(PartGenerator::new(sf, part, parts)))),
+        "partsupp" => (PartSuppArrow::schema_ref(), Box::new(PartSuppArrow::new(PartSuppGenerator::new(sf, part, parts)))),
+        "orders" => (OrderArrow::schema_ref(), Box::new(OrderArrow::new(OrderGenerator::new(sf, part, parts)))),
+        "lineitem" => (LineItemArrow::schema_ref(), Box::new(LineItemArrow::new(LineItemGenerator::new(sf, part, parts)))),
+        other => unreachable!("not a TPC-H table: {other}"),
+    }
+}
+
+/// Approximate row count of a table at scale factor `sf`.
+fn approx_rows(table: &str, sf: f64) -> f64 {
+    match table {
+        "region" => 5.0,
+        "nation" => 25.0,
+        "supplier" => 10_000.0 * sf,
+        "customer" => 150_000.0 * sf,
+        "part" => 200_000.0 * sf,
+        "partsupp" => 800_000.0 * sf,
+        "orders" => 1_500_000.0 * sf,
+        _ => 6_000_000.0 * sf,
+    }
+}
+
+/// Generates all eight tables into `out_dir/<table>/part-N.<ext>`, using every core.
+pub fn generate(sf: f64, format: FileFormat, out_dir: &Path) -> Result<Vec<GeneratedTable>> {
+    if !(sf > 0.0 && sf.is_finite()) {
+        return Err(TpchError::BadScaleFactor(sf));
+    }
+    let mut jobs = Vec::new();
+    for table in TABLES {
+        let parts = (approx_rows(table, sf) / ROWS_PER_PART).ceil().max(1.0) as i32;
+        for part in 1..=parts {
+            jobs.push((table, part, parts));
+        }
+    }
+    // Largest first, so the long jobs start early.
+    jobs.reverse();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let jobs = Arc::new(std::sync::Mutex::new(jobs));
+    let results = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let jobs = Arc::clone(&jobs);
+                scope.spawn(move || -> Result<Vec<(&'static str, PathBuf, SchemaRef, usize)>> {
+                    let mut done = Vec::new();
+                    loop {
+                        let Some((table, part, parts)) = jobs.lock().expect("job queue").pop() else {
+                            return Ok(done);
+                        };
+                        let dir = out_dir.join(table);
+                        std::fs::create_dir_all(&dir)
+                            .map_err(|source| TpchError::Io { path: dir.clone(), source })?;
+                        let path = dir.join(format!("part-{part}.{}", format.extension()));
+                        let (schema, batches) = generator(table, sf, part, parts);
+                        let rows = write_file(&path, format, &schema, batches)?;
+                        done.push((table, dir, schema, rows));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("generator thread")).collect::<Vec<_>>()
+    });
+    let mut tables: Vec<GeneratedTable> = Vec::new();
+    for result in results {
+        for (name, dir, schema, rows) in result? {
+            match tables.iter_mut().find(|t| t.name == name) {
+                Some(t) => t.rows += rows,
+                None => tables.push(GeneratedTable { name, dir, schema, rows }),
+            }
+        }
+    }
+    tables.sort_by_key(|t| TABLES.iter().position(|n| *n == t.name));
+    Ok(tables)
+}
+
+fn write_file(path: &Path, format: FileFormat, schema: &SchemaRef, batches: Batches) -> Result<usize> {
+    let write_err = |reason: String| TpchError::Write { path: path.to_path_buf(), reason };
+    // Write under a temporary name, then rename: a crash never leaves a half file in place.
+    let tmp = path.with_extension("tmp");
+    let file = File::create(&tmp).map_err(|source| TpchError::Io { path: tmp.clone(), source })?;
+    let mut rows = 0;
+    match format {
+        FileFormat::Parquet => {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .build();
+            let mut writer = ArrowWriter::try_new(file, Arc::clone(schema), Some(props))
+                .map_err(|e| write_err(e.to_string()))?;
+            for batch in batches {
+                let batch = batch.map_err(|e| write_err(e.to_string()))?;
+                rows += batch.num_rows();
+                writer.write(&batch).map_err(|e| write_err(e.to_string()))?;
+            }
+            writer.close().map_err(|e| write_err(e.to_string()))?;
+        }
+        FileFormat::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(file);
+            for batch in batches {
+                let batch = batch.map_err(|e| write_err(e.to_string()))?;
+                rows += batch.num_rows();
+                writer.write(&batch).map_err(|e| write_err(e.to_string()))?;
+            }
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(|source| TpchError::Io { path: path.to_path_buf(), source })?;
+    Ok(rows)
+}
+
+macro_rules! embed_22 {
+    ($prefix:literal, $suffix:literal) => {
+        [
+            include_str!(concat!($prefix, "q01", $suffix)),
+            include_str!(concat!($prefix, "q02", $suffix)),
+            include_str!(concat!($prefix, "q03", $suffix)),
+            include_str!(concat!($prefix, "q04", $suffix)),
+            include_str!(concat!($prefix, "q05", $suffix)),
+            include_str!(concat!($prefix, "q06", $suffix)),
+            include_str!(concat!($prefix, "q07", $suffix)),
+            include_str!(concat!($prefix, "q08", $suffix)),
+            include_str!(concat!($prefix, "q09", $suffix)),
+            include_str!(concat!($prefix, "q10", $suffix)),
+            include_str!(concat!($prefix, "q11", $suffix)),
+            include_str!(concat!($prefix, "q12", $suffix)),
+            include_str!(concat!($prefix, "q13", $suffix)),
+            include_str!(concat!($prefix, "q14", $suffix)),
+            include_str!(concat!($prefix, "q15", $suffix)),
+            include_str!(concat!($prefix, "q16", $suffix)),
+            include_str!(concat!($prefix, "q17", $suffix)),
+            include_str!(concat!($prefix, "q18", $suffix)),
+            include_str!(concat!($prefix, "q19", $suffix)),
+            include_str!(concat!($prefix, "q20", $suffix)),
+            include_str!(concat!($prefix, "q21", $suffix)),
+            include_str!(concat!($prefix, "q22", $suffix)),
+        ]
+    };
+}
+
+const QUERIES: [&str; 22] = embed_22!("../queries/", ".sql");
+const ANSWERS_SF0_01: [&str; 22] = embed_22!("../answers/sf0.01/", ".csv");
+const ANSWERS_SF0_1: [&str; 22] = embed_22!("../answers/sf0.1/", ".csv");
+const ANSWERS_SF1: [&str; 22] = embed_22!("../answers/sf1/", ".csv");
+
+/// TPC-H query `n` (1 to 22).
+pub fn query(n: usize) -> Option<&'static str> {
+    QUERIES.get(n.checked_sub(1)?).copied()
+}
+
+/// Reference answer of query `n` at scale factor `sf` (0.01, 0.1 or 1): `|`-separated,
+/// a header line first.
+pub fn answer(sf: f64, n: usize) -> Option<&'static str> {
+    let answers = if sf == 0.01 {
+        &ANSWERS_SF0_01
+    } else if sf == 0.1 {
+        &ANSWERS_SF0_1
+    } else if sf == 1.0 {
+        &ANSWERS_SF1
+    } else {
+        return None;
+    };
+    answers.get(n.checked_sub(1)?).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_and_answers_are_embedded() {
+        for n in 1..=22 {
+            assert!(query(n).unwrap().to_lowercase().contains("select"));
+            for sf in [0.01, 0.1, 1.0] {
+                assert!(answer(sf, n).unwrap().lines().count() >= 2, "q{n} sf{sf}");
+            }
+        }
+        assert!(query(23).is_none());
+        assert!(answer(10.0, 1).is_none());
+    }
+
+    #[test]
+    fn generation_writes_every_table() {
+        let dir = std::env::temp_dir().join(format!("quarry-tpch-{}", std::process::id()));
+        let tables = generate(0.001, FileFormat::Parquet, &dir).unwrap();
+        let names: Vec<_> = tables.iter().map(|t| t.name).collect();
+        assert_eq!(names, TABLES);
+        assert_eq!(tables[1].rows, 25);
+        assert_eq!(tables[3].rows, 150);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
