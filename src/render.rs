@@ -15,7 +15,7 @@ pub enum Format {
     Table,
     /// CSV with a header line.
     Csv,
-    /// One JSON object per row.
+    /// One JSON object per row (NULLs included).
     Json,
 }
 
@@ -40,7 +40,9 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
             Ok(())
         }
         Format::Json => {
-            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut *out);
+            let mut writer = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut *out);
             for batch in batches {
                 writer.write(batch).map_err(std::io::Error::other)?;
             }

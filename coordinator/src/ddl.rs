@@ -204,6 +204,7 @@ async fn create_table(session: &Session, ct: CreateTable) -> Result<Output> {
     };
     // Builds the provider once so bad properties fail now, naming the table.
     quarry_files::MetastoreTable::try_new(table.clone(), session.engine().metastore().clone())?;
+    quarry_files::file_format_for(&table, &session.context().state())?;
     if table.table_type == TableType::Managed {
         create_local_dir(&table.storage.location)?;
     }
@@ -321,21 +322,22 @@ async fn create_view(
 ) -> Result<Output> {
     let (database, view_name) = session.resolve(name)?;
     let current = session.current_database();
+    // Planned now so a bad query fails at CREATE, and to learn the view's columns.
+    let plan = session.context().state().create_logical_plan(query).await?;
+    let returned = plan.schema().fields().len();
+    if !columns.is_empty() && columns.len() != returned {
+        return Err(CoordinatorError::Invalid(format!(
+            "view {database}.{view_name} names {} columns but its query returns {returned}",
+            columns.len(),
+        )));
+    }
     let sql = if columns.is_empty() {
         query.to_string()
     } else {
         format!("SELECT * FROM ({query}) AS {view_name}({})", columns.join(", "))
     };
-    // Planned now so a bad query fails at CREATE, and to learn the view's columns.
     let plan = session.context().state().create_logical_plan(&sql).await?;
     let schema = plan.schema();
-    if !columns.is_empty() && columns.len() != schema.fields().len() {
-        return Err(CoordinatorError::Invalid(format!(
-            "view {database}.{view_name} names {} columns but its query returns {}",
-            columns.len(),
-            schema.fields().len()
-        )));
-    }
     let view_columns = schema
         .fields()
         .iter()

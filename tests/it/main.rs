@@ -1,1 +1,11 @@
+//! End-to-end tests of Quarry: one test binary (it links the whole engine once).
+//!
+//! * `slt`: the sqllogictest files under `tests/slt/`, each in a fresh embedded engine.
+//! * `tpch`: the 22 TPC-H queries at SF 0.01 through `quarry local -f`, against the
+//!   reference answers.
+//! * `cli`: the `quarry` command itself: restart persistence, script options, errors.
 
+mod cli;
+mod servers;
+mod slt;
+mod tpch;

@@ -54,15 +54,10 @@ pub fn file_format_for(table: &Table, state: &dyn Session) -> Result<Arc<dyn Fil
         StorageFormat::TextFile => {
             let props = &table.storage.serde_properties;
             let delimiter = single_byte(table, props, "field.delim", HIVE_DEFAULT_DELIMITER)?;
-            let null = props
-                .get("serialization.null.format")
-                .map(String::as_str)
-                .unwrap_or(HIVE_DEFAULT_NULL);
             let mut format = CsvFormat::default()
                 .with_options(options.csv.clone())
                 .with_delimiter(delimiter)
                 .with_has_header(header_lines(table)?)
-                .with_null_regex((!null.is_empty()).then(|| regex_literal(null)))
                 .with_file_compression_type(compression_of(table));
             if let Some(escape) = props.get("escape.delim") {
                 format = format.with_escape(Some(single_byte(table, props, "escape.delim", escape)?));
@@ -105,17 +100,4 @@ fn single_byte(
             reason: format!("{key} must be a single one-byte character, got {value:?}"),
         }),
     }
-}
-
-/// A regex matching exactly `text`.
-fn regex_literal(text: &str) -> String {
-    let mut out = String::from("^");
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('$');
-    out
 }

@@ -17,6 +17,7 @@
 
 mod error;
 mod format;
+mod schema_check;
 mod store;
 mod table;
 pub mod types;

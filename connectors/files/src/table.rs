@@ -16,14 +16,16 @@ use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchemaBuilder;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType, TryCast, lit};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::object_store::{ObjectMeta, ObjectStore};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use futures::{StreamExt, TryStreamExt};
-use quarry_metastore::{Metastore, Partition, Table, TableStatistics};
+use quarry_metastore::{Metastore, Partition, StorageFormat, Table, TableStatistics};
 
 use crate::format::header_lines;
+use crate::schema_check::ByNameAdapterFactory;
 use crate::types::{arrow_type, file_schema, table_schema};
 use crate::{FilesError, file_format_for};
 
@@ -162,6 +164,57 @@ impl MetastoreTable {
         };
         let whole = selected.partitions.len() == selected.total;
         metastore_statistics(&self.table, stats, &self.schema, whole)
+    }
+}
+
+/// All data columns as strings: how Hive's LazySimpleSerDe sees a text file.
+fn text_file_schema(file_schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        file_schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+impl MetastoreTable {
+    /// Converts the string columns of a text scan to the table's types as Hive does: the
+    /// NULL marker (`\N` by default) is NULL, and a value that does not parse as the
+    /// column's type is NULL too.
+    fn convert_text(
+        &self,
+        state: &dyn Session,
+        scan: Arc<dyn ExecutionPlan>,
+        projection: Option<&Vec<usize>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let null_marker = self
+            .table
+            .storage
+            .serde_properties
+            .get("serialization.null.format")
+            .cloned()
+            .unwrap_or_else(|| "\\N".to_string());
+        let scan_schema = scan.schema();
+        let df_schema = DFSchema::try_from(Arc::clone(&scan_schema))?;
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let data_columns = self.table.columns.len();
+        let mut exprs = Vec::with_capacity(indices.len());
+        for (position, &index) in indices.iter().enumerate() {
+            let target = self.schema.field(index);
+            let column = Expr::Column(Column::new_unqualified(scan_schema.field(position).name()));
+            let expr = if index < data_columns {
+                let nulled = datafusion::functions::core::expr_fn::nullif(column, lit(null_marker.clone()));
+                Expr::TryCast(TryCast::new(Box::new(nulled), target.data_type().clone()))
+            } else {
+                column
+            };
+            exprs.push((state.create_physical_expr(expr, &df_schema)?, target.name().clone()));
+        }
+        Ok(Arc::new(ProjectionExec::try_new(exprs, scan)?))
     }
 }
 
@@ -329,16 +382,29 @@ impl TableProvider for MetastoreTable {
         let groups = FileGroup::new(files).split_files(state.config().target_partitions());
 
         let format = file_format_for(&self.table, state)?;
-        let table_schema = TableSchemaBuilder::new(Arc::clone(&self.file_schema))
+        let text = self.table.storage.format == StorageFormat::TextFile;
+        // Text files are read as strings and converted by Hive's rules afterwards.
+        let file_schema = if text { text_file_schema(&self.file_schema) } else { Arc::clone(&self.file_schema) };
+        let table_schema = TableSchemaBuilder::new(file_schema)
             .with_table_partition_cols(self.partition_fields())
             .build();
+        let statistics = if text {
+            Statistics::new_unknown(&table_schema.table_schema())
+        } else {
+            self.statistics_for(&selected)
+        };
         let config = FileScanConfigBuilder::new(store_url, format.file_source(table_schema))
             .with_file_groups(groups)
-            .with_statistics(self.statistics_for(&selected))
+            .with_statistics(statistics)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
+            .with_expr_adapter(Some(Arc::new(ByNameAdapterFactory { table: self.table.qualified_name() })))
             .build();
-        format.create_physical_plan(state, config).await
+        let scan = format.create_physical_plan(state, config).await?;
+        if text {
+            return self.convert_text(state, scan, projection);
+        }
+        Ok(scan)
     }
 
     fn statistics(&self) -> Option<Statistics> {

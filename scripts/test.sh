@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs Quarry's whole test suite. Installs what the tests need when it is missing
+# (mold, s3s-fs), reuses a build directory outside the clone, and starts/stops any server
+# the tests need by PID (the test binaries start their own S3 server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quarry-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+say() { echo "== $*" >&2; }
+
+# A faster linker: every test binary links the whole engine.
+if ! command -v mold >/dev/null 2>&1; then
+  say "installing mold"
+  (apt-get update -qq && apt-get install -y -qq mold) >/dev/null 2>&1 || say "mold not installed; using the default linker"
+fi
+if command -v mold >/dev/null 2>&1; then
+  export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=-fuse-ld=mold"
+fi
+
+# The S3-protocol server the S3 tests run against (see ../shared/SERVICES.md).
+S3S_VERSION=0.14.1
+if [ -z "${QUARRY_S3S_FS:-}" ]; then
+  if ! "$HOME/.cargo/bin/s3s-fs" --version 2>/dev/null | grep -q "$S3S_VERSION"; then
+    say "installing s3s-fs $S3S_VERSION"
+    cargo install "s3s-fs@$S3S_VERSION" --features binary --locked --quiet
+  fi
+  export QUARRY_S3S_FS="$HOME/.cargo/bin/s3s-fs"
+fi
+
+say "building"
+cargo build --locked --workspace --all-targets
+say "testing"
+cargo test --locked --workspace --no-fail-fast

@@ -1,0 +1,201 @@
+//! Runs `tests/slt/*.slt` with the `sqllogictest` crate, each file in a fresh embedded
+//! engine (its own data directory). Files named `s3*.slt` get an S3-protocol server.
+//!
+//! `QUARRY_SLT_COMPLETE=1` rewrites the expected results after a deliberate change;
+//! `QUARRY_SLT_FILTER=name` runs only files whose name contains `name`.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::TryStreamExt;
+use quarry_coordinator::{CoordinatorError, Engine, EngineConfig, Output, Session};
+use quarry_files::{BucketConfig, S3Config};
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+use crate::servers::{S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, S3Server};
+
+/// A statement error as the runner sees it: the user-facing message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SqlError(String);
+
+impl From<CoordinatorError> for SqlError {
+    fn from(e: CoordinatorError) -> Self {
+        SqlError(e.user_message())
+    }
+}
+
+struct QuarryDb {
+    session: Session,
+}
+
+fn column_type(data_type: &DataType) -> DefaultColumnType {
+    if data_type.is_integer() {
+        DefaultColumnType::Integer
+    } else if data_type.is_floating() || matches!(data_type, DataType::Decimal128(..)) {
+        DefaultColumnType::FloatingPoint
+    } else {
+        DefaultColumnType::Text
+    }
+}
+
+fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SqlError> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SqlError(e.to_string()))?;
+        for row in 0..batch.num_rows() {
+            // A one-column value of several lines (SHOW CREATE TABLE) reads best as rows.
+            if formatters.len() == 1 {
+                let text = formatters[0].value(row).to_string();
+                if text.contains('\n') {
+                    rows.extend(text.lines().map(|l| vec![l.to_string()]));
+                    continue;
+                }
+            }
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| {
+                        let text = f.value(row).to_string();
+                        if text.is_empty() { "(empty)".to_string() } else { text }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+#[async_trait]
+impl sqllogictest::AsyncDB for QuarryDb {
+    type Error = SqlError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
+        match self.session.execute(sql).await? {
+            Output::Done(_) => Ok(DBOutput::StatementComplete(0)),
+            Output::Rows(stream) => {
+                let schema = stream.schema();
+                let batches: Vec<RecordBatch> =
+                    stream.try_collect().await.map_err(|e| SqlError::from(CoordinatorError::from(e)))?;
+                Ok(DBOutput::Rows {
+                    types: schema.fields().iter().map(|f| column_type(f.data_type())).collect(),
+                    rows: rows_of(&batches)?,
+                })
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "quarry-local"
+    }
+
+    async fn sleep(dur: std::time::Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}
+
+/// Results name the runner's per-file temporary folder as `$__TEST_DIR__`, as queries do.
+fn normalize(text: &String) -> String {
+    let text = sqllogictest::default_normalizer(text);
+    let temp = std::env::temp_dir().to_string_lossy().trim_end_matches('/').to_string();
+    let marker = format!("{temp}/.tmp");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(&marker) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + marker.len()..];
+        let name_len = after.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(after.len());
+        out.push_str("$__TEST_DIR__");
+        rest = &after[name_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn slt_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let filter = std::env::var("QUARRY_SLT_FILTER").unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/slt exists")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&filter)))
+        .collect();
+    files.sort();
+    files
+}
+
+async fn run_file(path: &Path) -> Result<(), String> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let s3 = name.starts_with("s3").then(S3Server::start);
+    let mut config = EngineConfig::new(data_dir.path());
+    // Fixed partitioning keeps plans (EXPLAIN output) the same on every machine.
+    config.target_partitions = Some(4);
+    if let Some(server) = &s3 {
+        // Every bucket goes to the local server (none may reach the network); bucket
+        // "badcreds" has a wrong secret.
+        let local = BucketConfig {
+            endpoint: Some(server.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some(S3_ACCESS_KEY.into()),
+            secret_access_key: Some(S3_SECRET_KEY.into()),
+            session_token: None,
+            path_style: Some(true),
+        };
+        let wrong_secret = BucketConfig { secret_access_key: Some("wrong".into()), ..local.clone() };
+        config.s3 = S3Config {
+            default: local.clone(),
+            buckets: [(S3_BUCKET.to_string(), local), ("badcreds".to_string(), wrong_secret)].into(),
+        };
+    }
+    let engine = Engine::open(config).await.map_err(|e| e.user_message())?;
+    let mut runner = sqllogictest::Runner::new(|| {
+        let session = engine.new_session();
+        async move { Ok::<_, SqlError>(QuarryDb { session }) }
+    });
+    runner.with_column_validator(sqllogictest::default_column_validator);
+    runner.with_normalizer(normalize);
+    if let Some(server) = &s3 {
+        runner.set_var("S3_ROOT".into(), server.root.to_string_lossy().into_owned());
+    }
+    if std::env::var_os("QUARRY_SLT_COMPLETE").is_some() {
+        runner
+            .update_test_file(
+                path,
+                " ",
+                sqllogictest::default_validator,
+                normalize,
+                sqllogictest::default_column_validator,
+            )
+            .await
+            .map_err(|e| format!("{name}: {e}"))
+    } else {
+        runner.run_file_async(path).await.map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictest_files() {
+    let files = slt_files();
+    assert!(!files.is_empty(), "no .slt files matched");
+    let mut failures = Vec::new();
+    for file in &files {
+        if let Err(e) = run_file(file).await {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
+}
