@@ -515,7 +515,7 @@ async fn analyze_table(session: &Session, name: &ObjectName) -> Result<Output> {
         let c = quote_ident(&column.name);
         select.push(format!("count({c})"));
         if column.data_type.is_primitive() && column.data_type != HiveType::Binary {
-            select.push(format!("approx_distinct({c})"));
+            select.push(format!("approx_distinct(CAST({c} AS VARCHAR))"));
             select.push(format!("min({c})"));
             select.push(format!("max({c})"));
         }

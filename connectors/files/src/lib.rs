@@ -17,12 +17,14 @@
 
 mod error;
 mod format;
+mod scan;
 mod schema_check;
 mod store;
 mod table;
 pub mod types;
 
 pub use error::{FilesError, Result};
+pub use scan::MetastoreScanExec;
 pub use format::{file_format_for, serde_defaults};
 pub use store::{BucketConfig, QuarryObjectStoreRegistry, S3Config, normalize_location};
 pub use table::{MetastoreTable, list_data_files, partition_value};

@@ -25,6 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use quarry_metastore::{Metastore, Partition, StorageFormat, Table, TableStatistics};
 
 use crate::format::header_lines;
+use crate::scan::MetastoreScanExec;
 use crate::schema_check::ByNameAdapterFactory;
 use crate::types::{arrow_type, file_schema, table_schema};
 use crate::{FilesError, file_format_for};
@@ -337,8 +338,16 @@ impl TableProvider for MetastoreTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => Arc::clone(&self.schema),
         };
+        let empty = |schema| -> Arc<dyn ExecutionPlan> {
+            let plan = Arc::new(EmptyExec::new(schema));
+            if self.table.is_partitioned() {
+                Arc::new(MetastoreScanExec::new(self.table.qualified_name(), 0, selected.total, plan))
+            } else {
+                plan
+            }
+        };
         let Some((first, _)) = selected.partitions.first() else {
-            return Ok(Arc::new(EmptyExec::new(projected_schema)));
+            return Ok(empty(projected_schema));
         };
         let store_url = ListingTableUrl::parse(&first.location)?.object_store();
         let store = state.runtime_env().object_store(&store_url)?;
@@ -376,7 +385,7 @@ impl TableProvider for MetastoreTable {
         .await?;
         let mut files: Vec<PartitionedFile> = listings.into_iter().flatten().collect();
         if files.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(projected_schema)));
+            return Ok(empty(projected_schema));
         }
         files.sort_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location));
         let groups = FileGroup::new(files).split_files(state.config().target_partitions());
@@ -400,11 +409,15 @@ impl TableProvider for MetastoreTable {
             .with_limit(limit)
             .with_expr_adapter(Some(Arc::new(ByNameAdapterFactory { table: self.table.qualified_name() })))
             .build();
-        let scan = format.create_physical_plan(state, config).await?;
+        let mut scan = format.create_physical_plan(state, config).await?;
         if text {
-            return self.convert_text(state, scan, projection);
+            scan = self.convert_text(state, scan, projection)?;
         }
-        Ok(scan)
+        if !self.table.is_partitioned() {
+            return Ok(scan);
+        }
+        let (read, total) = (selected.partitions.len(), selected.total);
+        Ok(Arc::new(MetastoreScanExec::new(self.table.qualified_name(), read, total, scan)))
     }
 
     fn statistics(&self) -> Option<Statistics> {
