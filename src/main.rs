@@ -14,7 +14,11 @@ use crate::render::Format;
 use crate::shell::Script;
 
 #[derive(Parser)]
-#[command(name = "quarry", version, about = "Quarry: federated SQL over data where it lives")]
+#[command(
+    name = "quarry",
+    version,
+    about = "Quarry: federated SQL over data where it lives"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("quarry: cannot start: {e}");
@@ -141,7 +148,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let engine = open_engine(&args.data).await?;
             if !args.no_tpch
-                && let Some(message) = ensure_tpch(&engine, args.tpch_sf).await.map_err(|e| e.user_message())?
+                && let Some(message) = ensure_tpch(&engine, args.tpch_sf)
+                    .await
+                    .map_err(|e| e.user_message())?
             {
                 eprintln!("quarry: {message}");
             }
@@ -151,16 +160,19 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let engine = open_engine(&args.data).await?;
             shell::run(engine, Script::from(args.script)).await
         }
-        Command::Tpch { command: TpchCommand::Generate { sf, format, out } } => {
+        Command::Tpch {
+            command: TpchCommand::Generate { sf, format, out },
+        } => {
             let format = match format {
                 TpchFormat::Parquet => quarry_tpch::FileFormat::Parquet,
                 TpchFormat::Csv => quarry_tpch::FileFormat::Csv,
             };
             let started = std::time::Instant::now();
-            let tables = tokio::task::spawn_blocking(move || quarry_tpch::generate(sf, format, &out))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let tables =
+                tokio::task::spawn_blocking(move || quarry_tpch::generate(sf, format, &out))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
             for t in &tables {
                 println!("{:<10} {:>10} rows  {}", t.name, t.rows, t.dir.display());
             }
@@ -172,6 +184,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 
 impl From<ScriptArgs> for Script {
     fn from(args: ScriptArgs) -> Self {
-        Script { execute: args.execute, file: args.file, format: args.format }
+        Script {
+            execute: args.execute,
+            file: args.file,
+            format: args.format,
+        }
     }
 }

@@ -24,11 +24,18 @@ fn is_numeric(t: &DataType) -> bool {
 }
 
 /// Writes batches in the chosen format.
-pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
+pub fn write(
+    out: &mut dyn Write,
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> std::io::Result<()> {
     match format {
         Format::Table => write_table(out, schema, batches),
         Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             if batches.is_empty() {
                 let header: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
                 drop(writer);
@@ -51,7 +58,11 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &
     }
 }
 
-fn write_table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> std::io::Result<()> {
+fn write_table(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> std::io::Result<()> {
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_MARKDOWN)

@@ -3,6 +3,8 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
@@ -33,25 +35,37 @@ struct Shell {
 /// Runs the script options, or statements from standard input when it is not a terminal,
 /// or else the interactive shell. The exit code is 1 when any statement failed.
 pub async fn run(engine: Engine, script: Script) -> Result<ExitCode, String> {
-    let mut shell = Shell { session: engine.new_session(), format: script.format, timing: true, interactive: false };
+    let mut shell = Shell {
+        session: engine.new_session(),
+        format: script.format,
+        timing: true,
+        interactive: false,
+    };
     let mut failed = false;
     if !script.execute.is_empty() || script.file.is_some() {
         for sql in &script.execute {
             failed |= !shell.run_text(sql).await;
         }
         if let Some(path) = &script.file {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             failed |= !shell.run_text(&text).await;
         }
     } else if !std::io::stdin().is_terminal() {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         failed |= !shell.run_text(&text).await;
     } else {
         shell.interactive = true;
         shell.repl().await?;
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn history_path() -> Option<PathBuf> {
@@ -79,12 +93,16 @@ impl Shell {
     }
 
     async fn repl(&mut self) -> Result<(), String> {
-        let mut editor = DefaultEditor::new().map_err(|e| format!("cannot open the terminal: {e}"))?;
+        let mut editor =
+            DefaultEditor::new().map_err(|e| format!("cannot open the terminal: {e}"))?;
         let history = history_path();
         if let Some(path) = &history {
             let _ = editor.load_history(path);
         }
-        println!("Quarry {} shell. End statements with ';'. \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"));
+        println!(
+            "Quarry {} shell. End statements with ';'. \\? for help, \\q to quit.",
+            env!("CARGO_PKG_VERSION")
+        );
         let mut buffer = String::new();
         loop {
             let prompt = if buffer.is_empty() {
@@ -131,7 +149,10 @@ impl Shell {
             ("\\q" | "\\quit", _) => true,
             ("\\l", _) => self.run_statement("SHOW DATABASES").await,
             ("\\dt", None) | ("\\d", None) => self.run_statement("SHOW TABLES").await,
-            ("\\dt", Some(db)) => self.run_statement(&format!("SHOW TABLES IN {}", db.trim_end_matches(".*"))).await,
+            ("\\dt", Some(db)) => {
+                self.run_statement(&format!("SHOW TABLES IN {}", db.trim_end_matches(".*")))
+                    .await
+            }
             ("\\d", Some(table)) => self.run_statement(&format!("DESCRIBE {table}")).await,
             ("\\timing", _) => {
                 self.timing = match arg {
@@ -178,7 +199,11 @@ impl Shell {
     }
 
     async fn execute(&self, sql: &str, started: Instant) -> Result<(), String> {
-        let output = self.session.execute(sql).await.map_err(|e| e.user_message())?;
+        let output = self
+            .session
+            .execute(sql)
+            .await
+            .map_err(|e| e.user_message())?;
         let mut stdout = std::io::stdout().lock();
         match output {
             Output::Done(tag) => {
@@ -188,20 +213,27 @@ impl Shell {
             }
             Output::Rows(mut stream) => {
                 let schema = stream.schema();
-                let progress = Progress::new(self.interactive);
+                let progress = Progress::new(self.interactive, started);
                 let mut batches: Vec<RecordBatch> = Vec::new();
                 while let Some(batch) = stream.next().await {
-                    let batch = batch.map_err(|e| quarry_coordinator::CoordinatorError::from(e).user_message())?;
-                    progress.add(&batch, started);
+                    let batch = batch.map_err(|e| {
+                        quarry_coordinator::CoordinatorError::from(e).user_message()
+                    })?;
+                    progress.add(&batch);
                     batches.push(batch);
                 }
-                progress.finish();
-                render::write(&mut stdout, self.format, &schema, &batches).map_err(|e| e.to_string())?;
+                drop(progress);
+                render::write(&mut stdout, self.format, &schema, &batches)
+                    .map_err(|e| e.to_string())?;
                 if self.format == Format::Table {
                     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
                     let noun = if rows == 1 { "row" } else { "rows" };
                     if self.timing {
-                        let _ = writeln!(stdout, "({rows} {noun}, {:.3} s)", started.elapsed().as_secs_f64());
+                        let _ = writeln!(
+                            stdout,
+                            "({rows} {noun}, {:.3} s)",
+                            started.elapsed().as_secs_f64()
+                        );
                     } else {
                         let _ = writeln!(stdout, "({rows} {noun})");
                     }
@@ -215,46 +247,57 @@ impl Shell {
 
 /// A live line on standard error (rows, bytes, elapsed) once a query runs over a second.
 struct Progress {
-    bar: Option<ProgressBar>,
+    state: Option<Arc<ProgressState>>,
+}
+
+struct ProgressState {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    done: AtomicBool,
 }
 
 impl Progress {
-    fn new(interactive: bool) -> Self {
-        let bar = (interactive && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::hidden();
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
-            bar
+    fn new(interactive: bool, started: Instant) -> Self {
+        if !(interactive && std::io::stderr().is_terminal()) {
+            return Self { state: None };
+        }
+        let state = Arc::new(ProgressState {
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            done: AtomicBool::new(false),
         });
-        let progress = Self { bar };
-        if let Some(bar) = &progress.bar {
-            let bar = bar.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if !bar.is_finished() {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                    bar.enable_steady_tick(Duration::from_millis(200));
-                }
-            });
-        }
-        progress
-    }
-
-    fn add(&self, batch: &RecordBatch, started: Instant) {
-        if let Some(bar) = &self.bar {
-            bar.inc(batch.num_rows() as u64);
-            bar.set_length(bar.length().unwrap_or(0) + batch.get_array_memory_size() as u64);
-            bar.set_message(format!(
-                "{} rows, {}, {:.1} s",
-                bar.position(),
-                indicatif::HumanBytes(bar.length().unwrap_or(0)),
-                started.elapsed().as_secs_f64()
-            ));
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        let shared = Arc::clone(&state);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+            while !shared.done.load(Ordering::Relaxed) {
+                bar.set_message(format!(
+                    "{} rows, {}, {:.1} s  (Ctrl-C cancels)",
+                    shared.rows.load(Ordering::Relaxed),
+                    indicatif::HumanBytes(shared.bytes.load(Ordering::Relaxed)),
+                    started.elapsed().as_secs_f64()
+                ));
+                bar.tick();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             bar.finish_and_clear();
+        });
+        Self { state: Some(state) }
+    }
+
+    fn add(&self, batch: &RecordBatch) {
+        if let Some(state) = &self.state {
+            state.rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            state.bytes.fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(state) = &self.state {
+            state.done.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -128,7 +128,10 @@ impl CatalogInner {
             .with_default_features()
             .build();
         let plan = state.create_logical_plan(&sql).await.map_err(|e| {
-            DataFusionError::Plan(format!("view {} cannot be planned: {e}", table.qualified_name()))
+            DataFusionError::Plan(format!(
+                "view {} cannot be planned: {e}",
+                table.qualified_name()
+            ))
         })?;
         Ok(Arc::new(ViewTable::new(plan, Some(sql))))
     }
@@ -136,7 +139,13 @@ impl CatalogInner {
 
 impl CatalogProvider for MetastoreCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.inner.names.read().expect("catalog names lock").keys().cloned().collect()
+        self.inner
+            .names
+            .read()
+            .expect("catalog names lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {

@@ -24,18 +24,35 @@ use crate::{CoordinatorError, Result};
 pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<Output> {
     let metastore = session.engine().metastore();
     match statement {
-        Statement::CreateDatabase { name, if_not_exists, comment, location, properties } => {
+        Statement::CreateDatabase {
+            name,
+            if_not_exists,
+            comment,
+            location,
+            properties,
+        } => {
             let location = match location {
                 Some(l) => normalize_location(&l)?,
                 None => session.engine().default_database_location(&name)?,
             };
-            let db = Database { name, location, description: comment, properties };
+            let db = Database {
+                name,
+                location,
+                description: comment,
+                properties,
+            };
             metastore.create_database(&db, if_not_exists).await?;
             Ok(Output::Done("CREATE DATABASE".into()))
         }
-        Statement::DropDatabase { name, if_exists, cascade } => {
+        Statement::DropDatabase {
+            name,
+            if_exists,
+            cascade,
+        } => {
             if name == DEFAULT_DATABASE {
-                return Err(CoordinatorError::Invalid("database \"default\" cannot be dropped".into()));
+                return Err(CoordinatorError::Invalid(
+                    "database \"default\" cannot be dropped".into(),
+                ));
             }
             match metastore.drop_database(&name, cascade).await? {
                 Some((_, tables)) => {
@@ -59,21 +76,37 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
             Ok(Output::Done("USE".into()))
         }
         Statement::CreateTable(ct) => create_table(session, ct).await,
-        Statement::DropTable { name, if_exists, view } => drop_table(session, &name, if_exists, view).await,
-        Statement::CreateView { name, or_replace, if_not_exists, columns, query } => {
-            create_view(session, &name, or_replace, if_not_exists, &columns, &query).await
-        }
-        Statement::AddPartitions { table, if_not_exists, partitions } => {
-            add_partitions(session, &table, if_not_exists, partitions).await
-        }
-        Statement::DropPartitions { table, if_exists, partitions } => {
+        Statement::DropTable {
+            name,
+            if_exists,
+            view,
+        } => drop_table(session, &name, if_exists, view).await,
+        Statement::CreateView {
+            name,
+            or_replace,
+            if_not_exists,
+            columns,
+            query,
+        } => create_view(session, &name, or_replace, if_not_exists, &columns, &query).await,
+        Statement::AddPartitions {
+            table,
+            if_not_exists,
+            partitions,
+        } => add_partitions(session, &table, if_not_exists, partitions).await,
+        Statement::DropPartitions {
+            table,
+            if_exists,
+            partitions,
+        } => {
             let table = require_table(session, &table).await?;
             require_partitioned(&table)?;
             let values = partitions
                 .iter()
                 .map(|spec| ordered_values(&table, spec))
                 .collect::<Result<Vec<_>>>()?;
-            let dropped = metastore.drop_partitions(&table, &values, if_exists).await?;
+            let dropped = metastore
+                .drop_partitions(&table, &values, if_exists)
+                .await?;
             if table.table_type == TableType::Managed {
                 for partition in &dropped {
                     delete_files(session, &partition.location).await;
@@ -93,17 +126,30 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
 
 pub(crate) async fn require_table(session: &Session, name: &ObjectName) -> Result<Table> {
     let (database, table) = session.resolve(name)?;
-    if session.engine().metastore().get_database(&database).await?.is_none() {
+    if session
+        .engine()
+        .metastore()
+        .get_database(&database)
+        .await?
+        .is_none()
+    {
         return Err(quarry_metastore::MetastoreError::DatabaseNotFound(database).into());
     }
-    Ok(session.engine().metastore().require_table(&database, &table).await?)
+    Ok(session
+        .engine()
+        .metastore()
+        .require_table(&database, &table)
+        .await?)
 }
 
 fn require_partitioned(table: &Table) -> Result<()> {
     if table.is_partitioned() {
         Ok(())
     } else {
-        Err(CoordinatorError::Invalid(format!("table {} is not partitioned", table.qualified_name())))
+        Err(CoordinatorError::Invalid(format!(
+            "table {} is not partitioned",
+            table.qualified_name()
+        )))
     }
 }
 
@@ -112,18 +158,27 @@ fn columns_of(defs: &[ColumnDef], what: &str) -> Result<Vec<Column>> {
     defs.iter()
         .map(|def| {
             if !seen.insert(def.name.clone()) {
-                return Err(CoordinatorError::Invalid(format!("duplicate {what} \"{}\"", def.name)));
+                return Err(CoordinatorError::Invalid(format!(
+                    "duplicate {what} \"{}\"",
+                    def.name
+                )));
             }
-            let data_type = HiveType::parse(&def.data_type).map_err(|e| {
-                CoordinatorError::Invalid(format!("{what} \"{}\": {e}", def.name))
-            })?;
-            Ok(Column { name: def.name.clone(), data_type, comment: def.comment.clone() })
+            let data_type = HiveType::parse(&def.data_type)
+                .map_err(|e| CoordinatorError::Invalid(format!("{what} \"{}\": {e}", def.name)))?;
+            Ok(Column {
+                name: def.name.clone(),
+                data_type,
+                comment: def.comment.clone(),
+            })
         })
         .collect()
 }
 
 async fn create_table(session: &Session, ct: CreateTable) -> Result<Output> {
-    let name = ct.name.as_ref().ok_or_else(|| CoordinatorError::Syntax("table name missing".into()))?;
+    let name = ct
+        .name
+        .as_ref()
+        .ok_or_else(|| CoordinatorError::Syntax("table name missing".into()))?;
     let (database, table_name) = session.resolve(name)?;
     let Some(db) = session.engine().metastore().get_database(&database).await? else {
         return Err(quarry_metastore::MetastoreError::DatabaseNotFound(database).into());
@@ -192,10 +247,18 @@ async fn create_table(session: &Session, ct: CreateTable) -> Result<Output> {
     let table = Table {
         database,
         name: table_name,
-        table_type: if ct.external { TableType::External } else { TableType::Managed },
+        table_type: if ct.external {
+            TableType::External
+        } else {
+            TableType::Managed
+        },
         columns,
         partition_keys,
-        storage: StorageDescriptor { location, format, serde_properties },
+        storage: StorageDescriptor {
+            location,
+            format,
+            serde_properties,
+        },
         properties,
         view_sql: None,
         statistics: None,
@@ -209,7 +272,11 @@ async fn create_table(session: &Session, ct: CreateTable) -> Result<Output> {
         create_local_dir(&table.storage.location)?;
     }
     check_location(session, &table.storage.location).await?;
-    session.engine().metastore().create_table(&table, ct.if_not_exists, false).await?;
+    session
+        .engine()
+        .metastore()
+        .create_table(&table, ct.if_not_exists, false)
+        .await?;
     Ok(Output::Done("CREATE TABLE".into()))
 }
 
@@ -232,9 +299,15 @@ fn url_of(location: &str) -> Result<url::Url> {
         .map_err(|e| CoordinatorError::Invalid(format!("invalid location \"{location}\": {e}")))
 }
 
-async fn store_for(session: &Session, location: &str) -> Result<(Arc<dyn ObjectStore>, ListingTableUrl)> {
+async fn store_for(
+    session: &Session,
+    location: &str,
+) -> Result<(Arc<dyn ObjectStore>, ListingTableUrl)> {
     let url = ListingTableUrl::parse(location)?;
-    let store = session.context().runtime_env().object_store(url.object_store())?;
+    let store = session
+        .context()
+        .runtime_env()
+        .object_store(url.object_store())?;
     Ok((store, url))
 }
 
@@ -242,20 +315,31 @@ async fn store_for(session: &Session, location: &str) -> Result<(Arc<dyn ObjectS
 async fn check_location(session: &Session, location: &str) -> Result<()> {
     if let Some(path) = local_path(location) {
         if !path.is_dir() {
-            return Err(quarry_files::FilesError::LocationNotFound { location: location.into() }.into());
+            return Err(quarry_files::FilesError::LocationNotFound {
+                location: location.into(),
+            }
+            .into());
         }
         return Ok(());
     }
     let (store, url) = store_for(session, location).await?;
     let mut listing = store.list(Some(url.prefix()));
-    listing.try_next().await.map_err(|e| quarry_files::FilesError::Unreadable {
-        location: location.into(),
-        reason: e.to_string(),
-    })?;
+    listing
+        .try_next()
+        .await
+        .map_err(|e| quarry_files::FilesError::Unreadable {
+            location: location.into(),
+            reason: e.to_string(),
+        })?;
     Ok(())
 }
 
-async fn drop_table(session: &Session, name: &ObjectName, if_exists: bool, view: bool) -> Result<Output> {
+async fn drop_table(
+    session: &Session,
+    name: &ObjectName,
+    if_exists: bool,
+    view: bool,
+) -> Result<Output> {
     let (database, table_name) = session.resolve(name)?;
     let metastore = session.engine().metastore();
     let existing = metastore.get_table(&database, &table_name).await?;
@@ -267,11 +351,19 @@ async fn drop_table(session: &Session, name: &ObjectName, if_exists: bool, view:
         if metastore.get_database(&database).await?.is_none() {
             return Err(quarry_metastore::MetastoreError::DatabaseNotFound(database).into());
         }
-        return Err(quarry_metastore::MetastoreError::TableNotFound { database, table: table_name }.into());
+        return Err(quarry_metastore::MetastoreError::TableNotFound {
+            database,
+            table: table_name,
+        }
+        .into());
     };
     let is_view = existing.table_type == TableType::VirtualView;
     if is_view != view {
-        let (what, use_instead) = if is_view { ("a view", "DROP VIEW") } else { ("a table", "DROP TABLE") };
+        let (what, use_instead) = if is_view {
+            ("a view", "DROP VIEW")
+        } else {
+            ("a table", "DROP TABLE")
+        };
         return Err(CoordinatorError::Invalid(format!(
             "{} is {what}; use {use_instead}",
             existing.qualified_name()
@@ -295,10 +387,15 @@ async fn delete_managed_files(session: &Session, table: &Table) {
 async fn delete_files(session: &Session, location: &str) {
     let result = async {
         let (store, url) = store_for(session, location).await?;
-        let paths = store.list(Some(url.prefix())).map_ok(|m| m.location).boxed();
-        store.delete_stream(paths).try_collect::<Vec<_>>().await.map_err(|e| {
-            CoordinatorError::Invalid(e.to_string())
-        })?;
+        let paths = store
+            .list(Some(url.prefix()))
+            .map_ok(|m| m.location)
+            .boxed();
+        store
+            .delete_stream(paths)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| CoordinatorError::Invalid(e.to_string()))?;
         if let Some(path) = local_path(location) {
             let _ = std::fs::remove_dir_all(path);
         }
@@ -334,7 +431,10 @@ async fn create_view(
     let sql = if columns.is_empty() {
         query.to_string()
     } else {
-        format!("SELECT * FROM ({query}) AS {view_name}({})", columns.join(", "))
+        format!(
+            "SELECT * FROM ({query}) AS {view_name}({})",
+            columns.join(", ")
+        )
     };
     let plan = session.context().state().create_logical_plan(&sql).await?;
     let schema = plan.schema();
@@ -375,7 +475,9 @@ async fn create_view(
             existing.qualified_name()
         )));
     }
-    metastore.create_table(&view, if_not_exists, or_replace).await?;
+    metastore
+        .create_table(&view, if_not_exists, or_replace)
+        .await?;
     Ok(Output::Done("CREATE VIEW".into()))
 }
 
@@ -394,14 +496,18 @@ fn ordered_values(table: &Table, spec: &PartitionSpec) -> Result<Vec<String>> {
         .partition_keys
         .iter()
         .map(|key| {
-            let value = spec.iter().find(|(k, _)| *k == key.name).map(|(_, v)| v.clone()).ok_or_else(|| {
-                CoordinatorError::Invalid(format!(
-                    "partition spec of {} is missing key \"{}\" (keys: {})",
-                    table.qualified_name(),
-                    key.name,
-                    key_names(table)
-                ))
-            })?;
+            let value = spec
+                .iter()
+                .find(|(k, _)| *k == key.name)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| {
+                    CoordinatorError::Invalid(format!(
+                        "partition spec of {} is missing key \"{}\" (keys: {})",
+                        table.qualified_name(),
+                        key.name,
+                        key_names(table)
+                    ))
+                })?;
             partition_value(key, &value)?;
             Ok(value)
         })
@@ -409,7 +515,12 @@ fn ordered_values(table: &Table, spec: &PartitionSpec) -> Result<Vec<String>> {
 }
 
 fn key_names(table: &Table) -> String {
-    table.partition_keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+    table
+        .partition_keys
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn add_partitions(
@@ -425,11 +536,19 @@ async fn add_partitions(
         let values = ordered_values(&table, spec)?;
         let location = match location {
             Some(l) => normalize_location(l)?,
-            None => format!("{}{}/", table.storage.location, partition_spec(&table.partition_keys, &values)),
+            None => format!(
+                "{}{}/",
+                table.storage.location,
+                partition_spec(&table.partition_keys, &values)
+            ),
         };
         partitions.push(Partition { values, location });
     }
-    session.engine().metastore().add_partitions(&table, &partitions, if_not_exists).await?;
+    session
+        .engine()
+        .metastore()
+        .add_partitions(&table, &partitions, if_not_exists)
+        .await?;
     Ok(Output::Done("ALTER TABLE".into()))
 }
 
@@ -444,7 +563,9 @@ async fn repair_table(session: &Session, name: &ObjectName) -> Result<Output> {
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut skipped = std::collections::BTreeSet::new();
     for file in files {
-        let relative = file.location.as_ref()[prefix.len()..].trim_start_matches('/').to_string();
+        let relative = file.location.as_ref()[prefix.len()..]
+            .trim_start_matches('/')
+            .to_string();
         let segments: Vec<&str> = relative.split('/').collect();
         let keys = &table.partition_keys;
         if segments.len() <= keys.len() {
@@ -460,9 +581,11 @@ async fn repair_table(session: &Session, name: &ObjectName) -> Result<Output> {
             })
             .collect();
         match values {
-            Some(values) if keys.iter().zip(&values).all(|(k, v)| {
-                v == "__HIVE_DEFAULT_PARTITION__" || partition_value(k, v).is_ok()
-            }) => {
+            Some(values)
+                if keys.iter().zip(&values).all(|(k, v)| {
+                    v == "__HIVE_DEFAULT_PARTITION__" || partition_value(k, v).is_ok()
+                }) =>
+            {
                 found.insert(dir, values);
             }
             _ => {
@@ -472,12 +595,25 @@ async fn repair_table(session: &Session, name: &ObjectName) -> Result<Output> {
     }
     let partitions: Vec<Partition> = found
         .iter()
-        .map(|(dir, values)| Partition { values: values.clone(), location: format!("{}{dir}/", table.storage.location) })
+        .map(|(dir, values)| Partition {
+            values: values.clone(),
+            location: format!("{}{dir}/", table.storage.location),
+        })
         .collect();
-    let added = session.engine().metastore().add_partitions(&table, &partitions, true).await?;
-    let mut rows = vec![vec![format!("partitions added: {added}, already known: {}", partitions.len() - added)]];
+    let added = session
+        .engine()
+        .metastore()
+        .add_partitions(&table, &partitions, true)
+        .await?;
+    let mut rows = vec![vec![format!(
+        "partitions added: {added}, already known: {}",
+        partitions.len() - added
+    )]];
     for dir in skipped {
-        rows.push(vec![format!("skipped folder not matching partition keys ({}): {dir}", key_names(&table))]);
+        rows.push(vec![format!(
+            "skipped folder not matching partition keys ({}): {dir}",
+            key_names(&table)
+        )]);
     }
     Output::text_rows(&["result"], rows)
 }
@@ -507,7 +643,10 @@ fn unescape_path(text: &str) -> String {
 async fn analyze_table(session: &Session, name: &ObjectName) -> Result<Output> {
     let table = require_table(session, name).await?;
     if table.table_type == TableType::VirtualView {
-        return Err(CoordinatorError::Invalid(format!("{} is a view; only tables can be analyzed", table.qualified_name())));
+        return Err(CoordinatorError::Invalid(format!(
+            "{} is a view; only tables can be analyzed",
+            table.qualified_name()
+        )));
     }
     let all_columns: Vec<&Column> = table.columns.iter().chain(&table.partition_keys).collect();
     let mut select = vec!["count(*)".to_string()];
@@ -528,7 +667,9 @@ async fn analyze_table(session: &Session, name: &ObjectName) -> Result<Output> {
         quote_ident(&table.name)
     );
     let batches = session.context().sql(&sql).await?.collect().await?;
-    let batch = batches.first().ok_or_else(|| CoordinatorError::Invalid("ANALYZE returned nothing".into()))?;
+    let batch = batches
+        .first()
+        .ok_or_else(|| CoordinatorError::Invalid("ANALYZE returned nothing".into()))?;
     let value = |i: usize| ScalarValue::try_from_array(batch.column(i), 0);
     let as_u64 = |v: ScalarValue| match v {
         ScalarValue::Int64(Some(n)) => n as u64,
@@ -541,7 +682,10 @@ async fn analyze_table(session: &Session, name: &ObjectName) -> Result<Output> {
     for column in &all_columns {
         let non_null = as_u64(value(i)?);
         i += 1;
-        let mut stats = ColumnStatistics { null_count: row_count - non_null.min(row_count), ..Default::default() };
+        let mut stats = ColumnStatistics {
+            null_count: row_count - non_null.min(row_count),
+            ..Default::default()
+        };
         if column.data_type.is_primitive() && column.data_type != HiveType::Binary {
             stats.distinct_count = Some(as_u64(value(i)?));
             let text = |v: ScalarValue| (!v.is_null()).then(|| v.to_string());
@@ -559,7 +703,11 @@ async fn analyze_table(session: &Session, name: &ObjectName) -> Result<Output> {
         columns,
         computed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    session.engine().metastore().set_statistics(&table.database, &table.name, &stats).await?;
+    session
+        .engine()
+        .metastore()
+        .set_statistics(&table.database, &table.name, &stats)
+        .await?;
     Output::text_rows(
         &["result"],
         vec![vec![format!(
@@ -597,4 +745,3 @@ async fn table_files(session: &Session, table: &Table) -> Result<(u64, u64)> {
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
-

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use quarry_files::{QuarryObjectStoreRegistry, S3Config, normalize_location};
 use quarry_metastore::{Database, Metastore};
@@ -29,7 +29,11 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), s3: S3Config::default(), target_partitions: None }
+        Self {
+            data_dir: data_dir.into(),
+            s3: S3Config::default(),
+            target_partitions: None,
+        }
     }
 }
 
@@ -55,7 +59,10 @@ impl Engine {
         let data_dir = absolute(&config.data_dir)?;
         let warehouse = data_dir.join("warehouse");
         std::fs::create_dir_all(&warehouse).map_err(|e| {
-            CoordinatorError::Invalid(format!("cannot create data directory {}: {e}", warehouse.display()))
+            CoordinatorError::Invalid(format!(
+                "cannot create data directory {}: {e}",
+                warehouse.display()
+            ))
         })?;
         let metastore = Metastore::open_sqlite(data_dir.join("metastore.db")).await?;
         Self::with_metastore(metastore, warehouse, config).await
@@ -68,7 +75,9 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self> {
         let default_location = normalize_location(&warehouse.join("default.db").to_string_lossy())?;
-        metastore.create_database(&default_database(default_location), true).await?;
+        metastore
+            .create_database(&default_database(default_location), true)
+            .await?;
 
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::new(QuarryObjectStoreRegistry::new(config.s3.clone())))
@@ -116,7 +125,13 @@ impl Engine {
 
     /// Default location of a new database: `<warehouse>/<name>.db/`.
     pub fn default_database_location(&self, name: &str) -> Result<String> {
-        Ok(normalize_location(&self.inner.warehouse.join(format!("{name}.db")).to_string_lossy())?)
+        Ok(normalize_location(
+            &self
+                .inner
+                .warehouse
+                .join(format!("{name}.db"))
+                .to_string_lossy(),
+        )?)
     }
 
     /// A new session with its own settings, starting in database `default`.

@@ -42,7 +42,9 @@ fn datafusion_message(err: &DataFusionError) -> String {
             Some(df) => datafusion_message(df),
             None => inner.to_string(),
         },
-        DataFusionError::Context(context, inner) => format!("{context}: {}", datafusion_message(inner)),
+        DataFusionError::Context(context, inner) => {
+            format!("{context}: {}", datafusion_message(inner))
+        }
         DataFusionError::Shared(inner) => datafusion_message(inner),
         DataFusionError::Diagnostic(_, inner) => datafusion_message(inner),
         DataFusionError::Plan(msg) => msg.clone(),

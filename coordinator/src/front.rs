@@ -58,12 +58,27 @@ pub enum Statement {
         location: Option<String>,
         properties: BTreeMap<String, String>,
     },
-    DropDatabase { name: String, if_exists: bool, cascade: bool },
-    ShowDatabases { like: Option<String> },
-    ShowTables { database: Option<String>, like: Option<String> },
-    Use { database: String },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+        cascade: bool,
+    },
+    ShowDatabases {
+        like: Option<String>,
+    },
+    ShowTables {
+        database: Option<String>,
+        like: Option<String>,
+    },
+    Use {
+        database: String,
+    },
     CreateTable(CreateTable),
-    DropTable { name: ObjectName, if_exists: bool, view: bool },
+    DropTable {
+        name: ObjectName,
+        if_exists: bool,
+        view: bool,
+    },
     CreateView {
         name: ObjectName,
         or_replace: bool,
@@ -71,22 +86,40 @@ pub enum Statement {
         columns: Vec<String>,
         query: String,
     },
-    Describe { name: ObjectName, formatted: bool },
-    ShowCreateTable { name: ObjectName },
-    ShowPartitions { name: ObjectName },
+    Describe {
+        name: ObjectName,
+        formatted: bool,
+    },
+    ShowCreateTable {
+        name: ObjectName,
+    },
+    ShowPartitions {
+        name: ObjectName,
+    },
     AddPartitions {
         table: ObjectName,
         if_not_exists: bool,
         partitions: Vec<(PartitionSpec, Option<String>)>,
     },
-    DropPartitions { table: ObjectName, if_exists: bool, partitions: Vec<PartitionSpec> },
-    RepairTable { table: ObjectName },
-    Analyze { table: ObjectName },
+    DropPartitions {
+        table: ObjectName,
+        if_exists: bool,
+        partitions: Vec<PartitionSpec>,
+    },
+    RepairTable {
+        table: ObjectName,
+    },
+    Analyze {
+        table: ObjectName,
+    },
 }
 
 /// Parses one statement if it is Quarry's; `Ok(None)` hands it to DataFusion.
 pub fn parse(sql: &str) -> Result<Option<Statement>> {
-    let tokens = match Tokenizer::new(&HiveDialect {}, sql).with_unescape(false).tokenize_with_location() {
+    let tokens = match Tokenizer::new(&HiveDialect {}, sql)
+        .with_unescape(false)
+        .tokenize_with_location()
+    {
         Ok(tokens) => tokens,
         // Not ours to report: DataFusion's parser gives the better message.
         Err(_) => return Ok(None),
@@ -98,14 +131,18 @@ pub fn parse(sql: &str) -> Result<Option<Statement>> {
         Some("SHOW") => p.parse_show()?,
         Some("USE") => {
             p.next();
-            Some(Statement::Use { database: p.ident("database name")? })
+            Some(Statement::Use {
+                database: p.ident("database name")?,
+            })
         }
         Some("DESCRIBE" | "DESC") => p.parse_describe()?,
         Some("ALTER") => p.parse_alter()?,
         Some("MSCK") => {
             p.next();
             p.expect_words(&["REPAIR", "TABLE"])?;
-            Some(Statement::RepairTable { table: p.object_name()? })
+            Some(Statement::RepairTable {
+                table: p.object_name()?,
+            })
         }
         Some("ANALYZE") => {
             p.next();
@@ -142,7 +179,11 @@ impl<'a> Parser<'a> {
             .into_iter()
             .filter(|t| !matches!(t.token, Token::Whitespace(_)))
             .collect();
-        Self { sql, tokens, pos: 0 }
+        Self {
+            sql,
+            tokens,
+            pos: 0,
+        }
     }
 
     fn peek(&self) -> Option<&Token> {
@@ -197,7 +238,10 @@ impl<'a> Parser<'a> {
         if self.eat_word(word) {
             Ok(())
         } else {
-            Err(syntax(format!("expected {word} but found {}", self.describe_next())))
+            Err(syntax(format!(
+                "expected {word} but found {}",
+                self.describe_next()
+            )))
         }
     }
 
@@ -218,7 +262,10 @@ impl<'a> Parser<'a> {
         if self.eat(token) {
             Ok(())
         } else {
-            Err(syntax(format!("expected \"{token}\" but found {}", self.describe_next())))
+            Err(syntax(format!(
+                "expected \"{token}\" but found {}",
+                self.describe_next()
+            )))
         }
     }
 
@@ -226,7 +273,10 @@ impl<'a> Parser<'a> {
         while self.eat(&Token::SemiColon) {}
         match self.peek() {
             None | Some(Token::EOF) => Ok(()),
-            Some(_) => Err(syntax(format!("unexpected {} at the end of the statement", self.describe_next()))),
+            Some(_) => Err(syntax(format!(
+                "unexpected {} at the end of the statement",
+                self.describe_next()
+            ))),
         }
     }
 
@@ -237,7 +287,10 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 Ok(value)
             }
-            _ => Err(syntax(format!("expected a {what} but found {}", self.describe_next()))),
+            _ => Err(syntax(format!(
+                "expected a {what} but found {}",
+                self.describe_next()
+            ))),
         }
     }
 
@@ -248,7 +301,11 @@ impl<'a> Parser<'a> {
         }
         let mut parts = parts.into_iter();
         Ok(match parts.len() {
-            1 => ObjectName { catalog: None, database: None, name: parts.next().unwrap_or_default() },
+            1 => ObjectName {
+                catalog: None,
+                database: None,
+                name: parts.next().unwrap_or_default(),
+            },
             2 => ObjectName {
                 catalog: None,
                 database: parts.next(),
@@ -270,7 +327,10 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 Ok(value)
             }
-            _ => Err(syntax(format!("expected {what} as a quoted string but found {}", self.describe_next()))),
+            _ => Err(syntax(format!(
+                "expected {what} as a quoted string but found {}",
+                self.describe_next()
+            ))),
         }
     }
 
@@ -308,11 +368,26 @@ impl<'a> Parser<'a> {
 
     /// Byte offset in the SQL text where the current token starts.
     fn offset_of_current(&self) -> usize {
-        let Some(token) = self.tokens.get(self.pos) else { return self.sql.len() };
-        let (line, column) = (token.span.start.line as usize, token.span.start.column as usize);
-        let line_start: usize = self.sql.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+        let Some(token) = self.tokens.get(self.pos) else {
+            return self.sql.len();
+        };
+        let (line, column) = (
+            token.span.start.line as usize,
+            token.span.start.column as usize,
+        );
+        let line_start: usize = self
+            .sql
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
         let rest = &self.sql[line_start..];
-        line_start + rest.char_indices().nth(column.saturating_sub(1)).map(|(i, _)| i).unwrap_or(rest.len())
+        line_start
+            + rest
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len())
     }
 
     fn parse_create(&mut self) -> Result<Option<Statement>> {
@@ -330,7 +405,10 @@ impl<'a> Parser<'a> {
         let external = self.eat_word("EXTERNAL");
         if !self.eat_word("TABLE") {
             if external {
-                return Err(syntax(format!("expected TABLE after CREATE EXTERNAL but found {}", self.describe_next())));
+                return Err(syntax(format!(
+                    "expected TABLE after CREATE EXTERNAL but found {}",
+                    self.describe_next()
+                )));
             }
             return Ok(None);
         }
@@ -352,7 +430,13 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        Ok(Statement::CreateDatabase { name, if_not_exists, comment, location, properties })
+        Ok(Statement::CreateDatabase {
+            name,
+            if_not_exists,
+            comment,
+            location,
+            properties,
+        })
     }
 
     fn parse_create_view(&mut self, or_replace: bool) -> Result<Statement> {
@@ -370,12 +454,22 @@ impl<'a> Parser<'a> {
         }
         self.expect_word("AS")?;
         let start = self.offset_of_current();
-        let query = self.sql[start..].trim().trim_end_matches(';').trim().to_string();
+        let query = self.sql[start..]
+            .trim()
+            .trim_end_matches(';')
+            .trim()
+            .to_string();
         if query.is_empty() {
             return Err(syntax("CREATE VIEW needs a query after AS"));
         }
         self.pos = self.tokens.len();
-        Ok(Statement::CreateView { name, or_replace, if_not_exists, columns, query })
+        Ok(Statement::CreateView {
+            name,
+            or_replace,
+            if_not_exists,
+            columns,
+            query,
+        })
     }
 
     fn column_defs(&mut self) -> Result<Vec<ColumnDef>> {
@@ -387,8 +481,16 @@ impl<'a> Parser<'a> {
             if data_type.is_empty() {
                 return Err(syntax(format!("column \"{name}\" needs a type")));
             }
-            let comment = if self.eat_word("COMMENT") { Some(self.string("a comment")?) } else { None };
-            columns.push(ColumnDef { name, data_type, comment });
+            let comment = if self.eat_word("COMMENT") {
+                Some(self.string("a comment")?)
+            } else {
+                None
+            };
+            columns.push(ColumnDef {
+                name,
+                data_type,
+                comment,
+            });
             if !self.eat(&Token::Comma) {
                 break;
             }
@@ -405,7 +507,11 @@ impl<'a> Parser<'a> {
         while let Some(token) = self.peek() {
             match token {
                 Token::Comma | Token::RParen if parens == 0 && angles == 0 => break,
-                Token::Word(w) if parens == 0 && angles == 0 && w.value.eq_ignore_ascii_case("COMMENT") => break,
+                Token::Word(w)
+                    if parens == 0 && angles == 0 && w.value.eq_ignore_ascii_case("COMMENT") =>
+                {
+                    break;
+                }
                 Token::LParen => parens += 1,
                 Token::RParen => parens -= 1,
                 Token::Lt => angles += 1,
@@ -426,7 +532,11 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_create_table(&mut self, external: bool) -> Result<Statement> {
-        let mut ct = CreateTable { external, if_not_exists: self.if_not_exists()?, ..Default::default() };
+        let mut ct = CreateTable {
+            external,
+            if_not_exists: self.if_not_exists()?,
+            ..Default::default()
+        };
         ct.name = Some(self.object_name()?);
         if self.peek() == Some(&Token::LParen) {
             ct.columns = self.column_defs()?;
@@ -461,7 +571,8 @@ impl<'a> Parser<'a> {
     fn parse_row_format(&mut self, ct: &mut CreateTable) -> Result<()> {
         if self.eat_word("SERDE") {
             let serde = self.string("a serde class")?;
-            ct.serde_properties.insert("serialization.lib".into(), serde);
+            ct.serde_properties
+                .insert("serialization.lib".into(), serde);
             if self.eat_words(&["WITH", "SERDEPROPERTIES"]) {
                 ct.serde_properties.extend(self.properties()?);
             }
@@ -506,7 +617,11 @@ impl<'a> Parser<'a> {
                 self.eat_word("RESTRICT");
                 false
             };
-            return Ok(Some(Statement::DropDatabase { name, if_exists, cascade }));
+            return Ok(Some(Statement::DropDatabase {
+                name,
+                if_exists,
+                cascade,
+            }));
         }
         let view = if self.eat_word("TABLE") {
             false
@@ -518,7 +633,11 @@ impl<'a> Parser<'a> {
         let if_exists = self.if_exists();
         let name = self.object_name()?;
         self.eat_word("PURGE");
-        Ok(Some(Statement::DropTable { name, if_exists, view }))
+        Ok(Some(Statement::DropTable {
+            name,
+            if_exists,
+            view,
+        }))
     }
 
     fn like(&mut self) -> Result<Option<String>> {
@@ -543,13 +662,20 @@ impl<'a> Parser<'a> {
             } else {
                 None
             };
-            return Ok(Some(Statement::ShowTables { database, like: self.like()? }));
+            return Ok(Some(Statement::ShowTables {
+                database,
+                like: self.like()?,
+            }));
         }
         if self.eat_words(&["CREATE", "TABLE"]) || self.eat_words(&["CREATE", "VIEW"]) {
-            return Ok(Some(Statement::ShowCreateTable { name: self.object_name()? }));
+            return Ok(Some(Statement::ShowCreateTable {
+                name: self.object_name()?,
+            }));
         }
         if self.eat_word("PARTITIONS") {
-            return Ok(Some(Statement::ShowPartitions { name: self.object_name()? }));
+            return Ok(Some(Statement::ShowPartitions {
+                name: self.object_name()?,
+            }));
         }
         Ok(None)
     }
@@ -558,7 +684,10 @@ impl<'a> Parser<'a> {
         self.next();
         let formatted = self.eat_word("FORMATTED") || self.eat_word("EXTENDED");
         self.eat_word("TABLE");
-        Ok(Some(Statement::Describe { name: self.object_name()?, formatted }))
+        Ok(Some(Statement::Describe {
+            name: self.object_name()?,
+            formatted,
+        }))
     }
 
     fn partition_spec(&mut self) -> Result<PartitionSpec> {
@@ -568,14 +697,24 @@ impl<'a> Parser<'a> {
             let key = self.ident("partition key")?;
             self.expect(&Token::Eq)?;
             let value = match self.next() {
-                Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s)) => unescape_hive(&s),
+                Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s)) => {
+                    unescape_hive(&s)
+                }
                 Some(Token::Number(n, _)) => n,
                 Some(Token::Minus) => match self.next() {
                     Some(Token::Number(n, _)) => format!("-{n}"),
-                    _ => return Err(syntax(format!("expected a value for partition key \"{key}\""))),
+                    _ => {
+                        return Err(syntax(format!(
+                            "expected a value for partition key \"{key}\""
+                        )));
+                    }
                 },
                 Some(Token::Word(w)) => w.value,
-                _ => return Err(syntax(format!("expected a value for partition key \"{key}\""))),
+                _ => {
+                    return Err(syntax(format!(
+                        "expected a value for partition key \"{key}\""
+                    )));
+                }
             };
             spec.push((key, value));
             if !self.eat(&Token::Comma) {
@@ -597,7 +736,11 @@ impl<'a> Parser<'a> {
             let mut partitions = Vec::new();
             while self.eat_word("PARTITION") {
                 let spec = self.partition_spec()?;
-                let location = if self.eat_word("LOCATION") { Some(self.string("a location")?) } else { None };
+                let location = if self.eat_word("LOCATION") {
+                    Some(self.string("a location")?)
+                } else {
+                    None
+                };
                 partitions.push((spec, location));
             }
             if partitions.is_empty() {
@@ -606,7 +749,11 @@ impl<'a> Parser<'a> {
                     self.describe_next()
                 )));
             }
-            return Ok(Some(Statement::AddPartitions { table, if_not_exists, partitions }));
+            return Ok(Some(Statement::AddPartitions {
+                table,
+                if_not_exists,
+                partitions,
+            }));
         }
         if self.eat_word("DROP") {
             let if_exists = self.if_exists();
@@ -619,7 +766,11 @@ impl<'a> Parser<'a> {
                 }
             }
             self.eat_word("PURGE");
-            return Ok(Some(Statement::DropPartitions { table, if_exists, partitions }));
+            return Ok(Some(Statement::DropPartitions {
+                table,
+                if_exists,
+                partitions,
+            }));
         }
         if self.eat_words(&["RECOVER", "PARTITIONS"]) {
             return Ok(Some(Statement::RepairTable { table }));
@@ -680,7 +831,9 @@ mod tests {
     use super::*;
 
     fn parse_ok(sql: &str) -> Statement {
-        parse(sql).unwrap().unwrap_or_else(|| panic!("not parsed as Quarry's: {sql}"))
+        parse(sql)
+            .unwrap()
+            .unwrap_or_else(|| panic!("not parsed as Quarry's: {sql}"))
     }
 
     #[test]
@@ -690,13 +843,21 @@ mod tests {
                    PARTITIONED BY (dt date, region string)\n\
                    ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\001'\n\
                    STORED AS textfile LOCATION 's3://b/events/' TBLPROPERTIES ('skip.header.line.count'='1');";
-        let Statement::CreateTable(ct) = parse_ok(sql) else { panic!() };
+        let Statement::CreateTable(ct) = parse_ok(sql) else {
+            panic!()
+        };
         assert!(ct.external && ct.if_not_exists);
         let name = ct.name.unwrap();
-        assert_eq!((name.database.as_deref(), name.name.as_str()), (Some("sales"), "events"));
+        assert_eq!(
+            (name.database.as_deref(), name.name.as_str()),
+            (Some("sales"), "events")
+        );
         assert_eq!(ct.columns[0].comment.as_deref(), Some("the id"));
         assert_eq!(ct.columns[1].data_type, "array<string>");
-        assert_eq!(ct.columns[2].data_type, "map<string,struct<a:int,b:decimal(10,2)>>");
+        assert_eq!(
+            ct.columns[2].data_type,
+            "map<string,struct<a:int,b:decimal(10,2)>>"
+        );
         assert_eq!(ct.partitioned_by.len(), 2);
         assert_eq!(ct.field_delimiter.as_deref(), Some("\u{1}"));
         assert_eq!(ct.stored_as.as_deref(), Some("TEXTFILE"));
@@ -707,7 +868,15 @@ mod tests {
     #[test]
     fn view_keeps_its_query_text() {
         let sql = "create or replace view v (a, b) as\n  SELECT x, \"Y\" FROM t WHERE s = 'a;b';";
-        let Statement::CreateView { query, columns, or_replace, .. } = parse_ok(sql) else { panic!() };
+        let Statement::CreateView {
+            query,
+            columns,
+            or_replace,
+            ..
+        } = parse_ok(sql)
+        else {
+            panic!()
+        };
         assert!(or_replace);
         assert_eq!(columns, vec!["a", "b"]);
         assert_eq!(query, "SELECT x, \"Y\" FROM t WHERE s = 'a;b'");
@@ -716,23 +885,48 @@ mod tests {
     #[test]
     fn partitions_and_utility_statements() {
         assert_eq!(
-            parse_ok("ALTER TABLE t ADD IF NOT EXISTS PARTITION (dt='2026-11-01', n=-3) LOCATION '/x'"),
+            parse_ok(
+                "ALTER TABLE t ADD IF NOT EXISTS PARTITION (dt='2026-11-01', n=-3) LOCATION '/x'"
+            ),
             Statement::AddPartitions {
-                table: ObjectName { catalog: None, database: None, name: "t".into() },
+                table: ObjectName {
+                    catalog: None,
+                    database: None,
+                    name: "t".into()
+                },
                 if_not_exists: true,
                 partitions: vec![(
-                    vec![("dt".into(), "2026-11-01".into()), ("n".into(), "-3".into())],
+                    vec![
+                        ("dt".into(), "2026-11-01".into()),
+                        ("n".into(), "-3".into())
+                    ],
                     Some("/x".into())
                 )],
             }
         );
-        assert!(matches!(parse_ok("msck repair table db.t"), Statement::RepairTable { .. }));
-        assert!(matches!(parse_ok("ALTER TABLE t RECOVER PARTITIONS"), Statement::RepairTable { .. }));
+        assert!(matches!(
+            parse_ok("msck repair table db.t"),
+            Statement::RepairTable { .. }
+        ));
+        assert!(matches!(
+            parse_ok("ALTER TABLE t RECOVER PARTITIONS"),
+            Statement::RepairTable { .. }
+        ));
         assert!(matches!(
             parse_ok("DROP DATABASE IF EXISTS d CASCADE"),
-            Statement::DropDatabase { cascade: true, if_exists: true, .. }
+            Statement::DropDatabase {
+                cascade: true,
+                if_exists: true,
+                ..
+            }
         ));
-        assert!(matches!(parse_ok("describe formatted t"), Statement::Describe { formatted: true, .. }));
+        assert!(matches!(
+            parse_ok("describe formatted t"),
+            Statement::Describe {
+                formatted: true,
+                ..
+            }
+        ));
         assert!(parse("SELECT 1").unwrap().is_none());
         assert!(parse("SHOW ALL").unwrap().is_none());
         assert!(parse("CREATE TEMP TABLE x AS SELECT 1").unwrap().is_none());

@@ -25,12 +25,16 @@ impl Output {
     /// Rows from string columns, for SHOW and DESCRIBE results.
     pub fn text_rows(columns: &[&str], rows: Vec<Vec<String>>) -> Result<Output> {
         let schema: SchemaRef = Arc::new(Schema::new(
-            columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>(),
+            columns
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
         ));
         let arrays = (0..columns.len())
             .map(|i| {
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i].as_str())))
-                    as Arc<dyn datafusion::arrow::array::Array>
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|r| r[i].as_str()),
+                )) as Arc<dyn datafusion::arrow::array::Array>
             })
             .collect();
         let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)
@@ -64,12 +68,23 @@ impl Session {
 
     /// The current database (`USE db` changes it).
     pub fn current_database(&self) -> String {
-        self.ctx.state().config().options().catalog.default_schema.clone()
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_schema
+            .clone()
     }
 
     pub(crate) fn set_current_database(&self, name: &str) {
-        self.ctx.state_ref().write().config_mut().options_mut().catalog.default_schema =
-            name.to_string();
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .catalog
+            .default_schema = name.to_string();
     }
 
     /// Resolves `t`, `db.t` or `quarry.db.t` to (database, table).
@@ -79,7 +94,10 @@ impl Session {
         {
             return Err(CoordinatorError::CatalogNotFound(catalog.clone()));
         }
-        let database = name.database.clone().unwrap_or_else(|| self.current_database());
+        let database = name
+            .database
+            .clone()
+            .unwrap_or_else(|| self.current_database());
         Ok((database, name.name.clone()))
     }
 

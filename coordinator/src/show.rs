@@ -2,10 +2,10 @@
 
 use quarry_metastore::{Table, TableType, partition_spec};
 
+use crate::Result;
 use crate::ddl::require_table;
 use crate::front::Statement;
 use crate::session::{Output, Session};
-use crate::Result;
 
 pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<Output> {
     let metastore = session.engine().metastore();
@@ -49,7 +49,10 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
         }
         Statement::Describe { name, formatted } => {
             let table = require_table(session, &name).await?;
-            Output::text_rows(&["col_name", "data_type", "comment"], describe(&table, formatted))
+            Output::text_rows(
+                &["col_name", "data_type", "comment"],
+                describe(&table, formatted),
+            )
         }
         Statement::ShowCreateTable { name } => {
             let table = require_table(session, &name).await?;
@@ -68,14 +71,24 @@ fn describe(table: &Table, formatted: bool) -> Vec<Vec<String>> {
         .columns
         .iter()
         .chain(&table.partition_keys)
-        .map(|c| row(&c.name, c.data_type.to_string(), c.comment.clone().unwrap_or_default()))
+        .map(|c| {
+            row(
+                &c.name,
+                c.data_type.to_string(),
+                c.comment.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     if table.is_partitioned() {
         rows.push(row("", "", ""));
         rows.push(row("# Partition Information", "", ""));
         rows.push(row("# col_name", "data_type", "comment"));
         for key in &table.partition_keys {
-            rows.push(row(&key.name, key.data_type.to_string(), key.comment.clone().unwrap_or_default()));
+            rows.push(row(
+                &key.name,
+                key.data_type.to_string(),
+                key.comment.clone().unwrap_or_default(),
+            ));
         }
     }
     if !formatted {
@@ -88,7 +101,11 @@ fn describe(table: &Table, formatted: bool) -> Vec<Vec<String>> {
     rows.push(row("LastUpdateTime:", &table.updated_at, ""));
     rows.push(row("Table Type:", table.table_type.as_hive_str(), ""));
     if table.table_type == TableType::VirtualView {
-        rows.push(row("View Original Text:", table.view_sql.clone().unwrap_or_default(), ""));
+        rows.push(row(
+            "View Original Text:",
+            table.view_sql.clone().unwrap_or_default(),
+            "",
+        ));
         return rows;
     }
     rows.push(row("Location:", &table.storage.location, ""));
@@ -115,7 +132,13 @@ fn describe(table: &Table, formatted: bool) -> Vec<Vec<String>> {
 /// Control characters (such as Hive's default `\001` delimiter) shown as escapes.
 fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { format!("\\{:03o}", c as u32) } else { c.to_string() })
+        .map(|c| {
+            if c.is_control() {
+                format!("\\{:03o}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 
@@ -126,16 +149,32 @@ fn sql_string(text: &str) -> String {
 fn show_create(table: &Table) -> String {
     let name = format!("`{}`.`{}`", table.database, table.name);
     if table.table_type == TableType::VirtualView {
-        return format!("CREATE VIEW {name} AS\n{}", table.view_sql.clone().unwrap_or_default());
+        return format!(
+            "CREATE VIEW {name} AS\n{}",
+            table.view_sql.clone().unwrap_or_default()
+        );
     }
     let column = |c: &quarry_metastore::Column| {
-        let comment = c.comment.as_ref().map(|t| format!(" COMMENT {}", sql_string(t))).unwrap_or_default();
+        let comment = c
+            .comment
+            .as_ref()
+            .map(|t| format!(" COMMENT {}", sql_string(t)))
+            .unwrap_or_default();
         format!("  `{}` {}{comment}", c.name, c.data_type)
     };
-    let external = if table.table_type == TableType::External { "EXTERNAL " } else { "" };
+    let external = if table.table_type == TableType::External {
+        "EXTERNAL "
+    } else {
+        ""
+    };
     let mut out = format!(
         "CREATE {external}TABLE {name}(\n{})",
-        table.columns.iter().map(column).collect::<Vec<_>>().join(",\n")
+        table
+            .columns
+            .iter()
+            .map(column)
+            .collect::<Vec<_>>()
+            .join(",\n")
     );
     if let Some(comment) = table.properties.get("comment") {
         out.push_str(&format!("\nCOMMENT {}", sql_string(comment)));
@@ -143,17 +182,32 @@ fn show_create(table: &Table) -> String {
     if table.is_partitioned() {
         out.push_str(&format!(
             "\nPARTITIONED BY (\n{})",
-            table.partition_keys.iter().map(column).collect::<Vec<_>>().join(",\n")
+            table
+                .partition_keys
+                .iter()
+                .map(column)
+                .collect::<Vec<_>>()
+                .join(",\n")
         ));
     }
     if let Some(delim) = table.storage.serde_properties.get("field.delim") {
-        out.push_str(&format!("\nROW FORMAT DELIMITED\n  FIELDS TERMINATED BY {}", sql_string(delim)));
-        if let Some(null) = table.storage.serde_properties.get("serialization.null.format") {
+        out.push_str(&format!(
+            "\nROW FORMAT DELIMITED\n  FIELDS TERMINATED BY {}",
+            sql_string(delim)
+        ));
+        if let Some(null) = table
+            .storage
+            .serde_properties
+            .get("serialization.null.format")
+        {
             out.push_str(&format!("\n  NULL DEFINED AS {}", sql_string(null)));
         }
     }
     out.push_str(&format!("\nSTORED AS {}", table.storage.format.keyword()));
-    out.push_str(&format!("\nLOCATION\n  {}", sql_string(&table.storage.location)));
+    out.push_str(&format!(
+        "\nLOCATION\n  {}",
+        sql_string(&table.storage.location)
+    ));
     let props: Vec<String> = table
         .properties
         .iter()
@@ -169,7 +223,12 @@ fn show_create(table: &Table) -> String {
 /// Hive's SHOW patterns: `*` matches anything, `|` separates alternatives; SQL's `%` and
 /// `_` work too. Case-insensitive.
 fn matches_pattern(pattern: &str, name: &str) -> bool {
-    pattern.split('|').any(|alt| glob(alt.trim().to_lowercase().as_bytes(), name.to_lowercase().as_bytes()))
+    pattern.split('|').any(|alt| {
+        glob(
+            alt.trim().to_lowercase().as_bytes(),
+            name.to_lowercase().as_bytes(),
+        )
+    })
 }
 
 fn glob(pattern: &[u8], text: &[u8]) -> bool {

@@ -70,9 +70,17 @@ pub fn is_blank(text: &str) -> bool {
     let mut rest = text.trim_start();
     loop {
         if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+            rest = r
+                .split_once('\n')
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .trim_start();
         } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
+            rest = r
+                .split_once("*/")
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .trim_start();
         } else {
             return rest.is_empty();
         }
@@ -84,7 +92,9 @@ fn dollar_tag_len(text: &str) -> Option<usize> {
     let rest = &text[1..];
     let end = rest.find('$')?;
     let tag = &rest[..end];
-    tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_').then_some(end + 2)
+    tag.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        .then_some(end + 2)
 }
 
 /// True when `text` ends a statement: its last significant character is a top-level `;`.
@@ -96,8 +106,8 @@ pub fn is_complete(text: &str) -> bool {
     }
     // The `;` must not be inside a quote or comment: splitting must consume it.
     let joined: usize = split_statements(trimmed).iter().map(|s| s.len()).sum();
-    let unterminated = split_statements(&format!("{trimmed}\nSELECT 1")).len()
-        == split_statements(trimmed).len();
+    let unterminated =
+        split_statements(&format!("{trimmed}\nSELECT 1")).len() == split_statements(trimmed).len();
     joined > 0 && !unterminated
 }
 
@@ -110,7 +120,11 @@ mod tests {
         let sql = "SELECT ';' AS a; -- c;\nSELECT $$x;y$$; /* ; */ SELECT \"a;b\" ;;";
         assert_eq!(
             split_statements(sql),
-            vec!["SELECT ';' AS a", "-- c;\nSELECT $$x;y$$", "/* ; */ SELECT \"a;b\""]
+            vec![
+                "SELECT ';' AS a",
+                "-- c;\nSELECT $$x;y$$",
+                "/* ; */ SELECT \"a;b\""
+            ]
         );
         assert!(split_statements("  -- only a comment\n").is_empty());
     }

@@ -7,20 +7,33 @@ pub enum MetastoreError {
     DatabaseNotFound(String),
     #[error("database \"{0}\" already exists")]
     DatabaseExists(String),
-    #[error("database \"{database}\" is not empty ({tables} tables); use DROP DATABASE ... CASCADE")]
+    #[error(
+        "database \"{database}\" is not empty ({tables} tables); use DROP DATABASE ... CASCADE"
+    )]
     DatabaseNotEmpty { database: String, tables: usize },
     #[error("table \"{database}.{table}\" does not exist")]
     TableNotFound { database: String, table: String },
     #[error("table \"{database}.{table}\" already exists")]
     TableExists { database: String, table: String },
     #[error("partition {spec} of table \"{database}.{table}\" already exists")]
-    PartitionExists { database: String, table: String, spec: String },
+    PartitionExists {
+        database: String,
+        table: String,
+        spec: String,
+    },
     #[error("partition {spec} of table \"{database}.{table}\" does not exist")]
-    PartitionNotFound { database: String, table: String, spec: String },
+    PartitionNotFound {
+        database: String,
+        table: String,
+        spec: String,
+    },
     #[error("invalid Hive type \"{text}\": {reason}")]
     InvalidType { text: String, reason: String },
     #[error("metastore record for {object} is corrupt: {source}")]
-    Corrupt { object: String, source: serde_json::Error },
+    Corrupt {
+        object: String,
+        source: serde_json::Error,
+    },
     #[error("metastore storage error: {0}")]
     Storage(#[from] sqlx::Error),
     #[error("metastore migration failed: {0}")]

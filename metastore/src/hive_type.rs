@@ -51,7 +51,10 @@ impl HiveType {
 
     /// True for types whose values can be partition keys (primitive types).
     pub fn is_primitive(&self) -> bool {
-        !matches!(self, HiveType::Array(_) | HiveType::Map(..) | HiveType::Struct(_))
+        !matches!(
+            self,
+            HiveType::Array(_) | HiveType::Map(..) | HiveType::Struct(_)
+        )
     }
 }
 
@@ -108,7 +111,10 @@ struct TypeParser<'a> {
 
 impl TypeParser<'_> {
     fn error(&self, reason: String) -> MetastoreError {
-        MetastoreError::InvalidType { text: self.text.to_string(), reason }
+        MetastoreError::InvalidType {
+            text: self.text.to_string(),
+            reason,
+        }
     }
 
     fn skip_ws(&mut self) {
@@ -186,7 +192,10 @@ impl TypeParser<'_> {
                         "decimal precision must be 1 to 38 and scale at most the precision, got ({precision},{scale})"
                     )));
                 }
-                HiveType::Decimal { precision: precision as u8, scale: scale as i8 }
+                HiveType::Decimal {
+                    precision: precision as u8,
+                    scale: scale as i8,
+                }
             }
             "string" => HiveType::String,
             "varchar" => HiveType::Varchar(self.length()?),
@@ -220,7 +229,10 @@ impl TypeParser<'_> {
                         return Err(self.error("expected a struct field name".into()));
                     }
                     self.expect(':')?;
-                    fields.push(StructField { name, data_type: self.parse_type()? });
+                    fields.push(StructField {
+                        name,
+                        data_type: self.parse_type()?,
+                    });
                     if !self.eat(',') {
                         break;
                     }
@@ -283,7 +295,10 @@ mod tests {
         assert_eq!(HiveType::parse("INTEGER").unwrap(), HiveType::Int);
         assert_eq!(
             HiveType::parse("Decimal").unwrap(),
-            HiveType::Decimal { precision: 10, scale: 0 }
+            HiveType::Decimal {
+                precision: 10,
+                scale: 0
+            }
         );
     }
 
@@ -295,7 +310,9 @@ mod tests {
         assert!(err.contains("precision must be 1 to 38"), "{err}");
         let err = HiveType::parse("text").unwrap_err().to_string();
         assert!(err.contains("unknown type \"text\""), "{err}");
-        let err = HiveType::parse("map<array<int>,int>").unwrap_err().to_string();
+        let err = HiveType::parse("map<array<int>,int>")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("map keys must be a primitive"), "{err}");
     }
 }

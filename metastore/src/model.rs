@@ -38,7 +38,11 @@ pub struct Column {
 
 impl Column {
     pub fn new(name: impl Into<String>, data_type: HiveType) -> Self {
-        Self { name: name.into(), data_type, comment: None }
+        Self {
+            name: name.into(),
+            data_type,
+            comment: None,
+        }
     }
 }
 
@@ -129,9 +133,7 @@ impl StorageFormat {
     /// Hive's serde class, shown by `DESCRIBE FORMATTED`.
     pub fn serde(&self) -> &'static str {
         match self {
-            StorageFormat::Parquet => {
-                "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-            }
+            StorageFormat::Parquet => "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
             StorageFormat::TextFile => "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
             StorageFormat::Json => "org.openx.data.jsonserde.JsonSerDe",
             StorageFormat::Avro => "org.apache.hadoop.hive.serde2.avro.AvroSerDe",
@@ -253,6 +255,9 @@ mod tests {
             Column::new("region", HiveType::String),
         ];
         let values = vec!["2026-11-01".to_string(), "eu/west=1".to_string()];
-        assert_eq!(partition_spec(&keys, &values), "dt=2026-11-01/region=eu%2Fwest%3D1");
+        assert_eq!(
+            partition_spec(&keys, &values),
+            "dt=2026-11-01/region=eu%2Fwest%3D1"
+        );
     }
 }

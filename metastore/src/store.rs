@@ -10,9 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::model::partition_spec;
-use crate::{
-    Database, MetastoreError, Partition, Result, Table, TableStatistics, TableType,
-};
+use crate::{Database, MetastoreError, Partition, Result, Table, TableStatistics, TableType};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -31,7 +29,10 @@ fn to_json<T: Serialize>(value: &T) -> String {
 }
 
 fn from_json<T: DeserializeOwned>(text: &str, object: impl FnOnce() -> String) -> Result<T> {
-    serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt { object: object(), source })
+    serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt {
+        object: object(),
+        source,
+    })
 }
 
 impl Metastore {
@@ -56,7 +57,10 @@ impl Metastore {
     }
 
     async fn connect(options: SqliteConnectOptions) -> Result<Self> {
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         MIGRATIONS.run(&pool).await?;
         Ok(Self { pool })
     }
@@ -154,7 +158,10 @@ impl Metastore {
     /// All tables and views of a database, by name.
     pub async fn list_tables(&self, database: &str) -> Result<Vec<Table>> {
         self.require_database(database).await?;
-        let rows = sqlx::query(TABLE_SELECT_BY_DB).bind(database).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(TABLE_SELECT_BY_DB)
+            .bind(database)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(table_from_row).collect()
     }
 
@@ -178,10 +185,12 @@ impl Metastore {
 
     /// Like [`Self::get_table`], but a missing table is an error naming it.
     pub async fn require_table(&self, database: &str, name: &str) -> Result<Table> {
-        self.get_table(database, name).await?.ok_or_else(|| MetastoreError::TableNotFound {
-            database: database.to_string(),
-            table: name.to_string(),
-        })
+        self.get_table(database, name)
+            .await?
+            .ok_or_else(|| MetastoreError::TableNotFound {
+                database: database.to_string(),
+                table: name.to_string(),
+            })
     }
 
     async fn require_database(&self, name: &str) -> Result<Database> {
@@ -308,7 +317,9 @@ impl Metastore {
             .map(|row| {
                 let spec: String = row.get(2);
                 Ok(Partition {
-                    values: from_json(row.get(0), || format!("partition {spec} of {database}.{table}"))?,
+                    values: from_json(row.get(0), || {
+                        format!("partition {spec} of {database}.{table}")
+                    })?,
                     location: row.get(1),
                 })
             })
@@ -379,7 +390,10 @@ impl Metastore {
             .fetch_optional(&mut *tx)
             .await?;
             match row {
-                Some(row) => dropped.push(Partition { values: vals.clone(), location: row.get(0) }),
+                Some(row) => dropped.push(Partition {
+                    values: vals.clone(),
+                    location: row.get(0),
+                }),
                 None if if_exists => {}
                 None => {
                     return Err(MetastoreError::PartitionNotFound {
@@ -453,7 +467,10 @@ fn table_from_row(row: &SqliteRow) -> Result<Table> {
     let statistics: Option<String> = row.get("statistics");
     Ok(Table {
         table_type: TableType::try_from(table_type.as_str()).map_err(|e| {
-            MetastoreError::Corrupt { object: object(), source: serde::de::Error::custom(e) }
+            MetastoreError::Corrupt {
+                object: object(),
+                source: serde::de::Error::custom(e),
+            }
         })?,
         columns: from_json(row.get("columns"), object)?,
         partition_keys: from_json(row.get("partition_keys"), object)?,

@@ -73,7 +73,12 @@ fn statements_come_from_standard_input_when_it_is_not_a_terminal() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"SELECT 1 AS one;\nSELECT 'a;b' AS two\n;").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 1 AS one;\nSELECT 'a;b' AS two\n;")
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "one\n1\ntwo\na;b\n");
@@ -84,10 +89,22 @@ fn a_bad_statement_is_reported_and_the_rest_still_runs() {
     let data = tempfile::tempdir().unwrap();
     let output = quarry(
         data.path(),
-        &["--format", "csv", "-e", "SELECT * FROM nowhere.t; SELECT 2 AS still_running"],
+        &[
+            "--format",
+            "csv",
+            "-e",
+            "SELECT * FROM nowhere.t; SELECT 2 AS still_running",
+        ],
     );
-    assert!(!output.status.success(), "a failed statement makes the exit code non-zero");
-    assert!(stderr(&output).contains("nowhere"), "error names the missing object: {}", stderr(&output));
+    assert!(
+        !output.status.success(),
+        "a failed statement makes the exit code non-zero"
+    );
+    assert!(
+        stderr(&output).contains("nowhere"),
+        "error names the missing object: {}",
+        stderr(&output)
+    );
     assert_eq!(stdout(&output), "still_running\n2\n");
 }
 
@@ -105,14 +122,17 @@ fn table_output_is_aligned_with_a_row_count() {
 fn tpch_generate_writes_every_table() {
     let out = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_quarry"))
-        .args(["tpch", "generate", "--sf", "0.001", "--format", "csv", "--out"])
+        .args([
+            "tpch", "generate", "--sf", "0.001", "--format", "csv", "--out",
+        ])
         .arg(out.path())
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     for table in quarry_tpch::TABLES {
         let file = out.path().join(table).join("part-1.csv");
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert!(text.lines().count() > 1, "{table} has rows");
     }
 }

@@ -21,7 +21,10 @@ pub struct S3Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn find_s3s_fs() -> PathBuf {
@@ -59,10 +62,18 @@ impl S3Server {
                     binary.display()
                 )
             });
-        let server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}"), root, _dir: dir };
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not listen on port {port} within 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "s3s-fs did not listen on port {port} within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server

@@ -66,7 +66,11 @@ fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SqlError> {
                     .iter()
                     .map(|f| {
                         let text = f.value(row).to_string();
-                        if text.is_empty() { "(empty)".to_string() } else { text }
+                        if text.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            text
+                        }
                     })
                     .collect(),
             );
@@ -85,10 +89,16 @@ impl sqllogictest::AsyncDB for QuarryDb {
             Output::Done(_) => Ok(DBOutput::StatementComplete(0)),
             Output::Rows(stream) => {
                 let schema = stream.schema();
-                let batches: Vec<RecordBatch> =
-                    stream.try_collect().await.map_err(|e| SqlError::from(CoordinatorError::from(e)))?;
+                let batches: Vec<RecordBatch> = stream
+                    .try_collect()
+                    .await
+                    .map_err(|e| SqlError::from(CoordinatorError::from(e)))?;
                 Ok(DBOutput::Rows {
-                    types: schema.fields().iter().map(|f| column_type(f.data_type())).collect(),
+                    types: schema
+                        .fields()
+                        .iter()
+                        .map(|f| column_type(f.data_type()))
+                        .collect(),
                     rows: rows_of(&batches)?,
                 })
             }
@@ -109,14 +119,19 @@ impl sqllogictest::AsyncDB for QuarryDb {
 /// Results name the runner's per-file temporary folder as `$__TEST_DIR__`, as queries do.
 fn normalize(text: &String) -> String {
     let text = sqllogictest::default_normalizer(text);
-    let temp = std::env::temp_dir().to_string_lossy().trim_end_matches('/').to_string();
+    let temp = std::env::temp_dir()
+        .to_string_lossy()
+        .trim_end_matches('/')
+        .to_string();
     let marker = format!("{temp}/.tmp");
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     while let Some(at) = rest.find(&marker) {
         out.push_str(&rest[..at]);
         let after = &rest[at + marker.len()..];
-        let name_len = after.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(after.len());
+        let name_len = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
         out.push_str("$__TEST_DIR__");
         rest = &after[name_len..];
     }
@@ -131,14 +146,21 @@ fn slt_files() -> Vec<PathBuf> {
         .expect("tests/slt exists")
         .map(|e| e.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&filter)))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&filter))
+        })
         .collect();
     files.sort();
     files
 }
 
 async fn run_file(path: &Path) -> Result<(), String> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
     let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let s3 = name.starts_with("s3").then(S3Server::start);
     let mut config = EngineConfig::new(data_dir.path());
@@ -155,10 +177,17 @@ async fn run_file(path: &Path) -> Result<(), String> {
             session_token: None,
             path_style: Some(true),
         };
-        let wrong_secret = BucketConfig { secret_access_key: Some("wrong".into()), ..local.clone() };
+        let wrong_secret = BucketConfig {
+            secret_access_key: Some("wrong".into()),
+            ..local.clone()
+        };
         config.s3 = S3Config {
             default: local.clone(),
-            buckets: [(S3_BUCKET.to_string(), local), ("badcreds".to_string(), wrong_secret)].into(),
+            buckets: [
+                (S3_BUCKET.to_string(), local),
+                ("badcreds".to_string(), wrong_secret),
+            ]
+            .into(),
         };
     }
     let engine = Engine::open(config).await.map_err(|e| e.user_message())?;
@@ -183,7 +212,10 @@ async fn run_file(path: &Path) -> Result<(), String> {
             .await
             .map_err(|e| format!("{name}: {e}"))
     } else {
-        runner.run_file_async(path).await.map_err(|e| format!("{name}: {e}"))
+        runner
+            .run_file_async(path)
+            .await
+            .map_err(|e| format!("{name}: {e}"))
     }
 }
 
@@ -197,5 +229,11 @@ async fn sqllogictest_files() {
             failures.push(e);
         }
     }
-    assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} files failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }

@@ -37,15 +37,31 @@ fn tpch_sf001_answers_through_quarry_local() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
     let setup = quarry()
-        .args(["local", "--data-dir", data_dir, "--tpch-sf", "0.01", "-e", "SELECT 1"])
+        .args([
+            "local",
+            "--data-dir",
+            data_dir,
+            "--tpch-sf",
+            "0.01",
+            "-e",
+            "SELECT 1",
+        ])
         .output()
         .unwrap();
-    assert!(setup.status.success(), "setup failed: {}", String::from_utf8_lossy(&setup.stderr));
+    assert!(
+        setup.status.success(),
+        "setup failed: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
 
     let mut failures = Vec::new();
     for n in 1..=22 {
         let file = data.path().join(format!("q{n:02}.sql"));
-        std::fs::write(&file, format!("USE tpch;\n{}", quarry_tpch::query(n).unwrap())).unwrap();
+        std::fs::write(
+            &file,
+            format!("USE tpch;\n{}", quarry_tpch::query(n).unwrap()),
+        )
+        .unwrap();
         let output = quarry()
             .args(["local", "--data-dir", data_dir, "--format", "json", "-f"])
             .arg(Path::new(&file))
@@ -53,13 +69,22 @@ fn tpch_sf001_answers_through_quarry_local() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         if !output.status.success() {
-            failures.push(format!("q{n} failed: {}", String::from_utf8_lossy(&output.stderr)));
+            failures.push(format!(
+                "q{n} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
             continue;
         }
-        let checked = rows_of(&stdout).and_then(|rows| quarry_tpch::check_answer(quarry_tpch::answer(SF, n).unwrap(), &rows));
+        let checked = rows_of(&stdout)
+            .and_then(|rows| quarry_tpch::check_answer(quarry_tpch::answer(SF, n).unwrap(), &rows));
         if let Err(e) = checked {
             failures.push(format!("q{n}: {e}"));
         }
     }
-    assert!(failures.is_empty(), "{} of 22 queries wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of 22 queries wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

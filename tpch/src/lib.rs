@@ -36,7 +36,10 @@ pub enum TpchError {
     #[error("scale factor must be positive, got {0}")]
     BadScaleFactor(f64),
     #[error("writing {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("writing {path}: {reason}")]
     Write { path: PathBuf, reason: String },
 }
@@ -62,8 +65,9 @@ impl FileFormat {
 }
 
 /// The eight TPC-H tables, smallest first.
-pub const TABLES: [&str; 8] =
-    ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"];
+pub const TABLES: [&str; 8] = [
+    "region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem",
+];
 
 /// One generated table: its folder and Arrow schema.
 #[derive(Debug, Clone)]
@@ -83,14 +87,38 @@ type Batches = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
 
 fn generator(table: &str, sf: f64, part: i32, parts: i32) -> (SchemaRef, Batches) {
     match table {
-        "region" => (RegionArrow::schema_ref(), Box::new(RegionArrow::new(RegionGenerator::new(sf, part, parts)))),
-        "nation" => (NationArrow::schema_ref(), Box::new(NationArrow::new(NationGenerator::new(sf, part, parts)))),
-        "supplier" => (SupplierArrow::schema_ref(), Box::new(SupplierArrow::new(SupplierGenerator::new(sf, part, parts)))),
-        "customer" => (CustomerArrow::schema_ref(), Box::new(CustomerArrow::new(CustomerGenerator::new(sf, part, parts)))),
-        "part" => (PartArrow::schema_ref(), Box::new(PartArrow::new(PartGenerator::new(sf, part, parts)))),
-        "partsupp" => (PartSuppArrow::schema_ref(), Box::new(PartSuppArrow::new(PartSuppGenerator::new(sf, part, parts)))),
-        "orders" => (OrderArrow::schema_ref(), Box::new(OrderArrow::new(OrderGenerator::new(sf, part, parts)))),
-        "lineitem" => (LineItemArrow::schema_ref(), Box::new(LineItemArrow::new(LineItemGenerator::new(sf, part, parts)))),
+        "region" => (
+            RegionArrow::schema_ref(),
+            Box::new(RegionArrow::new(RegionGenerator::new(sf, part, parts))),
+        ),
+        "nation" => (
+            NationArrow::schema_ref(),
+            Box::new(NationArrow::new(NationGenerator::new(sf, part, parts))),
+        ),
+        "supplier" => (
+            SupplierArrow::schema_ref(),
+            Box::new(SupplierArrow::new(SupplierGenerator::new(sf, part, parts))),
+        ),
+        "customer" => (
+            CustomerArrow::schema_ref(),
+            Box::new(CustomerArrow::new(CustomerGenerator::new(sf, part, parts))),
+        ),
+        "part" => (
+            PartArrow::schema_ref(),
+            Box::new(PartArrow::new(PartGenerator::new(sf, part, parts))),
+        ),
+        "partsupp" => (
+            PartSuppArrow::schema_ref(),
+            Box::new(PartSuppArrow::new(PartSuppGenerator::new(sf, part, parts))),
+        ),
+        "orders" => (
+            OrderArrow::schema_ref(),
+            Box::new(OrderArrow::new(OrderGenerator::new(sf, part, parts))),
+        ),
+        "lineitem" => (
+            LineItemArrow::schema_ref(),
+            Box::new(LineItemArrow::new(LineItemGenerator::new(sf, part, parts))),
+        ),
         other => unreachable!("not a TPC-H table: {other}"),
     }
 }
@@ -123,37 +151,52 @@ pub fn generate(sf: f64, format: FileFormat, out_dir: &Path) -> Result<Vec<Gener
     }
     // Largest first, so the long jobs start early.
     jobs.reverse();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let jobs = Arc::new(std::sync::Mutex::new(jobs));
     let results = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let jobs = Arc::clone(&jobs);
-                scope.spawn(move || -> Result<Vec<(&'static str, PathBuf, SchemaRef, usize)>> {
-                    let mut done = Vec::new();
-                    loop {
-                        let Some((table, part, parts)) = jobs.lock().expect("job queue").pop() else {
-                            return Ok(done);
-                        };
-                        let dir = out_dir.join(table);
-                        std::fs::create_dir_all(&dir)
-                            .map_err(|source| TpchError::Io { path: dir.clone(), source })?;
-                        let path = dir.join(format!("part-{part}.{}", format.extension()));
-                        let (schema, batches) = generator(table, sf, part, parts);
-                        let rows = write_file(&path, format, &schema, batches)?;
-                        done.push((table, dir, schema, rows));
-                    }
-                })
+                scope.spawn(
+                    move || -> Result<Vec<(&'static str, PathBuf, SchemaRef, usize)>> {
+                        let mut done = Vec::new();
+                        loop {
+                            let Some((table, part, parts)) = jobs.lock().expect("job queue").pop()
+                            else {
+                                return Ok(done);
+                            };
+                            let dir = out_dir.join(table);
+                            std::fs::create_dir_all(&dir).map_err(|source| TpchError::Io {
+                                path: dir.clone(),
+                                source,
+                            })?;
+                            let path = dir.join(format!("part-{part}.{}", format.extension()));
+                            let (schema, batches) = generator(table, sf, part, parts);
+                            let rows = write_file(&path, format, &schema, batches)?;
+                            done.push((table, dir, schema, rows));
+                        }
+                    },
+                )
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("generator thread")).collect::<Vec<_>>()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("generator thread"))
+            .collect::<Vec<_>>()
     });
     let mut tables: Vec<GeneratedTable> = Vec::new();
     for result in results {
         for (name, dir, schema, rows) in result? {
             match tables.iter_mut().find(|t| t.name == name) {
                 Some(t) => t.rows += rows,
-                None => tables.push(GeneratedTable { name, dir, schema, rows }),
+                None => tables.push(GeneratedTable {
+                    name,
+                    dir,
+                    schema,
+                    rows,
+                }),
             }
         }
     }
@@ -161,16 +204,29 @@ pub fn generate(sf: f64, format: FileFormat, out_dir: &Path) -> Result<Vec<Gener
     Ok(tables)
 }
 
-fn write_file(path: &Path, format: FileFormat, schema: &SchemaRef, batches: Batches) -> Result<usize> {
-    let write_err = |reason: String| TpchError::Write { path: path.to_path_buf(), reason };
+fn write_file(
+    path: &Path,
+    format: FileFormat,
+    schema: &SchemaRef,
+    batches: Batches,
+) -> Result<usize> {
+    let write_err = |reason: String| TpchError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
     // Write under a temporary name, then rename: a crash never leaves a half file in place.
     let tmp = path.with_extension("tmp");
-    let file = File::create(&tmp).map_err(|source| TpchError::Io { path: tmp.clone(), source })?;
+    let file = File::create(&tmp).map_err(|source| TpchError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
     let mut rows = 0;
     match format {
         FileFormat::Parquet => {
             let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+                .set_compression(Compression::ZSTD(
+                    ZstdLevel::try_new(1).expect("valid level"),
+                ))
                 .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
                 .build();
             let mut writer = ArrowWriter::try_new(file, Arc::clone(schema), Some(props))
@@ -183,7 +239,9 @@ fn write_file(path: &Path, format: FileFormat, schema: &SchemaRef, batches: Batc
             writer.close().map_err(|e| write_err(e.to_string()))?;
         }
         FileFormat::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(file);
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(file);
             for batch in batches {
                 let batch = batch.map_err(|e| write_err(e.to_string()))?;
                 rows += batch.num_rows();
@@ -191,7 +249,10 @@ fn write_file(path: &Path, format: FileFormat, schema: &SchemaRef, batches: Batc
             }
         }
     }
-    std::fs::rename(&tmp, path).map_err(|source| TpchError::Io { path: path.to_path_buf(), source })?;
+    std::fs::rename(&tmp, path).map_err(|source| TpchError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(rows)
 }
 
@@ -261,14 +322,28 @@ pub fn parse_answer(text: &str) -> Vec<Vec<String>> {
 /// Compares result rows with an expected answer, in order. Values match when equal as
 /// text or, as numbers, within the answer's rounding (money is printed to the cent).
 pub fn check_answer(expected: &str, actual: &[Vec<String>]) -> Result<(), String> {
-    let header: Vec<&str> = expected.lines().next().unwrap_or_default().split('|').map(str::trim).collect();
+    let header: Vec<&str> = expected
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split('|')
+        .map(str::trim)
+        .collect();
     let expected = parse_answer(expected);
     if expected.len() != actual.len() {
-        return Err(format!("expected {} rows, got {}", expected.len(), actual.len()));
+        return Err(format!(
+            "expected {} rows, got {}",
+            expected.len(),
+            actual.len()
+        ));
     }
     for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
         if e.len() != a.len() {
-            return Err(format!("row {i}: expected {} columns, got {}", e.len(), a.len()));
+            return Err(format!(
+                "row {i}: expected {} columns, got {}",
+                e.len(),
+                a.len()
+            ));
         }
         for (col, (ev, av)) in e.iter().zip(a).enumerate() {
             if !same_value(ev, av.trim()) {
@@ -300,24 +375,28 @@ mod official_answers {
         // tpchgen ships the answers of the TPC's own dbgen at SF 1: ours (computed over
         // tpchgen's data) must agree, or our data or queries are not TPC-H's.
         for n in 1..=22 {
-            let official = tpchgen::q_and_a::answers_sf1::answer(n as i32).unwrap().trim_start_matches('\n');
+            let official = tpchgen::q_and_a::answers_sf1::answer(n as i32)
+                .unwrap()
+                .trim_start_matches('\n');
             let mut ours = parse_answer(answer(1.0, n).unwrap());
             if n == 11 {
                 // The TPC's Q11 answer file prints ps_partkey cut to its first digits
                 // (129760 as 1297): compare the values only.
-                let official: Vec<_> = parse_answer(official).into_iter().map(|r| r[1].clone()).collect();
+                let official: Vec<_> = parse_answer(official)
+                    .into_iter()
+                    .map(|r| r[1].clone())
+                    .collect();
                 let ours: Vec<_> = ours.iter_mut().map(|r| r[1].clone()).collect();
                 assert_eq!(official.len(), ours.len(), "q11 rows");
                 for (o, v) in official.iter().zip(&ours) {
-                    check_answer(&format!("value\n{o}"), &[vec![v.clone()]]).unwrap_or_else(|e| panic!("q11: {e}"));
+                    check_answer(&format!("value\n{o}"), &[vec![v.clone()]])
+                        .unwrap_or_else(|e| panic!("q11: {e}"));
                 }
                 continue;
             }
             check_answer(official, &ours).unwrap_or_else(|e| panic!("q{n}: {e}"));
         }
     }
-
-    use super::*;
 
     #[test]
     fn queries_and_answers_are_embedded() {

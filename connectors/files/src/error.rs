@@ -12,7 +12,11 @@ pub enum FilesError {
     #[error("table \"{table}\": {reason}")]
     BadTableProperty { table: String, reason: String },
     #[error("partition value \"{value}\" is not a valid {hive_type} for partition key \"{key}\"")]
-    BadPartitionValue { key: String, value: String, hive_type: String },
+    BadPartitionValue {
+        key: String,
+        value: String,
+        hive_type: String,
+    },
     #[error("type {0} has no Hive equivalent")]
     UnsupportedArrowType(String),
     #[error("S3 configuration for bucket \"{bucket}\": {reason}")]

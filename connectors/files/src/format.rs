@@ -31,14 +31,16 @@ pub fn serde_defaults(format: StorageFormat) -> BTreeMap<String, String> {
 
 /// Number of header lines to skip (`skip.header.line.count`): only 0 and 1 are supported.
 pub(crate) fn header_lines(table: &Table) -> Result<bool> {
-    match table.properties.get("skip.header.line.count").map(|s| s.trim()) {
+    match table
+        .properties
+        .get("skip.header.line.count")
+        .map(|s| s.trim())
+    {
         None | Some("0") => Ok(false),
         Some("1") => Ok(true),
         Some(other) => Err(FilesError::BadTableProperty {
             table: table.qualified_name(),
-            reason: format!(
-                "skip.header.line.count = '{other}' is not supported; use 0 or 1"
-            ),
+            reason: format!("skip.header.line.count = '{other}' is not supported; use 0 or 1"),
         }),
     }
 }
@@ -60,7 +62,8 @@ pub fn file_format_for(table: &Table, state: &dyn Session) -> Result<Arc<dyn Fil
                 .with_has_header(header_lines(table)?)
                 .with_file_compression_type(compression_of(table));
             if let Some(escape) = props.get("escape.delim") {
-                format = format.with_escape(Some(single_byte(table, props, "escape.delim", escape)?));
+                format =
+                    format.with_escape(Some(single_byte(table, props, "escape.delim", escape)?));
             }
             if let Some(quote) = props.get("quote.delim") {
                 format = format.with_quote(single_byte(table, props, "quote.delim", quote)?);
@@ -77,7 +80,12 @@ pub fn file_format_for(table: &Table, state: &dyn Session) -> Result<Arc<dyn Fil
 }
 
 fn compression_of(table: &Table) -> FileCompressionType {
-    match table.properties.get("compression").map(|s| s.to_ascii_lowercase()).as_deref() {
+    match table
+        .properties
+        .get("compression")
+        .map(|s| s.to_ascii_lowercase())
+        .as_deref()
+    {
         Some("gzip") => FileCompressionType::GZIP,
         Some("zstd") => FileCompressionType::ZSTD,
         Some("bzip2") => FileCompressionType::BZIP2,

@@ -24,7 +24,7 @@ mod table;
 pub mod types;
 
 pub use error::{FilesError, Result};
-pub use scan::MetastoreScanExec;
 pub use format::{file_format_for, serde_defaults};
+pub use scan::MetastoreScanExec;
 pub use store::{BucketConfig, QuarryObjectStoreRegistry, S3Config, normalize_location};
 pub use table::{MetastoreTable, list_data_files, partition_value};

@@ -30,8 +30,18 @@ pub struct MetastoreScanExec {
 }
 
 impl MetastoreScanExec {
-    pub fn new(table: String, selected: usize, total: usize, input: Arc<dyn ExecutionPlan>) -> Self {
-        Self { table, selected, total, input }
+    pub fn new(
+        table: String,
+        selected: usize,
+        total: usize,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> Self {
+        Self {
+            table,
+            selected,
+            total,
+            input,
+        }
     }
 
     /// Qualified table name.
@@ -95,10 +105,19 @@ impl ExecutionPlan for MetastoreScanExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = children.swap_remove(0);
-        Ok(Arc::new(Self { table: self.table.clone(), selected: self.selected, total: self.total, input }))
+        Ok(Arc::new(Self {
+            table: self.table.clone(),
+            selected: self.selected,
+            total: self.total,
+            input,
+        }))
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         self.input.execute(partition, context)
     }
 

@@ -25,7 +25,9 @@ impl PhysicalExprAdapterFactory for ByNameAdapterFactory {
         physical_file_schema: SchemaRef,
     ) -> Result<Arc<dyn PhysicalExprAdapter>> {
         for field in logical_file_schema.fields() {
-            let Ok(stored) = physical_file_schema.field_with_name(field.name()) else { continue };
+            let Ok(stored) = physical_file_schema.field_with_name(field.name()) else {
+                continue;
+            };
             if !readable_as(stored.data_type(), field.data_type()) {
                 return plan_err!(
                     "table {}: column \"{}\" is stored as {} in a data file, which cannot be read as {}",
@@ -55,7 +57,10 @@ fn is_string(t: &DataType) -> bool {
 }
 
 fn is_binary(t: &DataType) -> bool {
-    matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+    matches!(
+        t,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    )
 }
 
 /// Whether values stored as `stored` can be read as `declared` without loss of meaning.
@@ -68,7 +73,9 @@ fn readable_as(stored: &DataType, declared: &DataType) -> bool {
         (Dictionary(_, value), _) => readable_as(value, declared),
         (s, d) if is_string(s) && is_string(d) => true,
         (s, d) if is_binary(s) && (is_binary(d) || is_string(d)) => true,
-        (s, d) if integer_rank(s).is_some() && integer_rank(d).is_some() => integer_rank(s) <= integer_rank(d),
+        (s, d) if integer_rank(s).is_some() && integer_rank(d).is_some() => {
+            integer_rank(s) <= integer_rank(d)
+        }
         (s, Float32 | Float64) if integer_rank(s).is_some() => true,
         (Float16 | Float32, Float32 | Float64) | (Float64, Float64) => true,
         (Decimal32(p, s) | Decimal64(p, s) | Decimal128(p, s), Decimal128(dp, ds)) => {
@@ -85,10 +92,14 @@ fn readable_as(stored: &DataType, declared: &DataType) -> bool {
         }
         (Date32 | Date64, Date32 | Date64) => true,
         (Timestamp(..), Timestamp(..)) => true,
-        (List(s) | LargeList(s) | ListView(s), List(d) | LargeList(d)) => readable_as(s.data_type(), d.data_type()),
+        (List(s) | LargeList(s) | ListView(s), List(d) | LargeList(d)) => {
+            readable_as(s.data_type(), d.data_type())
+        }
         // Nested fields are matched by name as well; missing ones read as NULL.
         (Struct(s), Struct(d)) => d.iter().all(|df| {
-            s.iter().find(|sf| sf.name() == df.name()).is_none_or(|sf| readable_as(sf.data_type(), df.data_type()))
+            s.iter()
+                .find(|sf| sf.name() == df.name())
+                .is_none_or(|sf| readable_as(sf.data_type(), df.data_type()))
         }),
         (Map(s, _), Map(d, _)) => readable_as(s.data_type(), d.data_type()),
         _ => false,
@@ -103,10 +114,16 @@ mod tests {
     fn widening_is_allowed_and_narrowing_or_reinterpreting_is_not() {
         assert!(readable_as(&DataType::Int32, &DataType::Int64));
         assert!(readable_as(&DataType::Utf8, &DataType::Utf8View));
-        assert!(readable_as(&DataType::Decimal128(10, 2), &DataType::Decimal128(12, 2)));
+        assert!(readable_as(
+            &DataType::Decimal128(10, 2),
+            &DataType::Decimal128(12, 2)
+        ));
         assert!(!readable_as(&DataType::Int64, &DataType::Int32));
         assert!(!readable_as(&DataType::Utf8, &DataType::Int32));
-        assert!(!readable_as(&DataType::Decimal128(12, 4), &DataType::Decimal128(12, 2)));
+        assert!(!readable_as(
+            &DataType::Decimal128(12, 4),
+            &DataType::Decimal128(12, 2)
+        ));
         assert!(!readable_as(&DataType::Float64, &DataType::Int64));
     }
 }

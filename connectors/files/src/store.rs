@@ -46,8 +46,14 @@ impl fmt::Debug for BucketConfig {
         f.debug_struct("BucketConfig")
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id.as_ref().map(|_| "<set>"))
-            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<set>"))
+            .field(
+                "access_key_id",
+                &self.access_key_id.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<set>"),
+            )
             .field("path_style", &self.path_style)
             .finish()
     }
@@ -58,12 +64,18 @@ impl BucketConfig {
         BucketConfig {
             endpoint: self.endpoint.clone().or_else(|| base.endpoint.clone()),
             region: self.region.clone().or_else(|| base.region.clone()),
-            access_key_id: self.access_key_id.clone().or_else(|| base.access_key_id.clone()),
+            access_key_id: self
+                .access_key_id
+                .clone()
+                .or_else(|| base.access_key_id.clone()),
             secret_access_key: self
                 .secret_access_key
                 .clone()
                 .or_else(|| base.secret_access_key.clone()),
-            session_token: self.session_token.clone().or_else(|| base.session_token.clone()),
+            session_token: self
+                .session_token
+                .clone()
+                .or_else(|| base.session_token.clone()),
             path_style: self.path_style.or(base.path_style),
         }
     }
@@ -107,12 +119,20 @@ pub struct QuarryObjectStoreRegistry {
 
 impl QuarryObjectStoreRegistry {
     pub fn new(s3: S3Config) -> Self {
-        Self { base: DefaultObjectStoreRegistry::new(), s3, buckets: Mutex::default() }
+        Self {
+            base: DefaultObjectStoreRegistry::new(),
+            s3,
+            buckets: Mutex::default(),
+        }
     }
 }
 
 impl ObjectStoreRegistry for QuarryObjectStoreRegistry {
-    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
         self.base.register_store(url, store)
     }
 
@@ -175,10 +195,26 @@ mod tests {
     #[test]
     fn locations_normalize_to_directory_urls() {
         assert_eq!(normalize_location("/data/t").unwrap(), "file:///data/t/");
-        assert_eq!(normalize_location("file:///data/t/").unwrap(), "file:///data/t/");
-        assert_eq!(normalize_location("s3://bucket/a/b").unwrap(), "s3://bucket/a/b/");
-        assert!(normalize_location("relative/dir").unwrap_err().to_string().contains("absolute path"));
-        assert!(normalize_location("hdfs://nn/x").unwrap_err().to_string().contains("hdfs"));
+        assert_eq!(
+            normalize_location("file:///data/t/").unwrap(),
+            "file:///data/t/"
+        );
+        assert_eq!(
+            normalize_location("s3://bucket/a/b").unwrap(),
+            "s3://bucket/a/b/"
+        );
+        assert!(
+            normalize_location("relative/dir")
+                .unwrap_err()
+                .to_string()
+                .contains("absolute path")
+        );
+        assert!(
+            normalize_location("hdfs://nn/x")
+                .unwrap_err()
+                .to_string()
+                .contains("hdfs")
+        );
     }
 
     #[test]

@@ -17,10 +17,10 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchemaBuilder;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType, TryCast, lit};
-use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::object_store::{ObjectMeta, ObjectStore};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use futures::{StreamExt, TryStreamExt};
 use quarry_metastore::{Metastore, Partition, StorageFormat, Table, TableStatistics};
 
@@ -52,7 +52,9 @@ pub struct MetastoreTable {
 
 impl fmt::Debug for MetastoreTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MetastoreTable").field("table", &self.table.qualified_name()).finish()
+        f.debug_struct("MetastoreTable")
+            .field("table", &self.table.qualified_name())
+            .finish()
     }
 }
 
@@ -89,7 +91,11 @@ impl MetastoreTable {
     }
 
     fn partition_key_names(&self) -> Vec<&str> {
-        self.table.partition_keys.iter().map(|k| k.name.as_str()).collect()
+        self.table
+            .partition_keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect()
     }
 
     /// Typed values of one partition, in key order.
@@ -115,8 +121,14 @@ impl MetastoreTable {
         filters: &[Expr],
     ) -> Result<SelectedPartitions> {
         if !self.table.is_partitioned() {
-            let whole = Partition { values: vec![], location: self.table.storage.location.clone() };
-            return Ok(SelectedPartitions { partitions: vec![(whole, vec![])], total: 1 });
+            let whole = Partition {
+                values: vec![],
+                location: self.table.storage.location.clone(),
+            };
+            return Ok(SelectedPartitions {
+                partitions: vec![(whole, vec![])],
+                total: 1,
+            });
         }
         let partitions = self
             .metastore
@@ -130,10 +142,15 @@ impl MetastoreTable {
             typed.push((partition, values));
         }
         let keys = self.partition_key_names();
-        let partition_filters: Vec<&Expr> =
-            filters.iter().filter(|f| expr_applicable_for_cols(&keys, f)).collect();
+        let partition_filters: Vec<&Expr> = filters
+            .iter()
+            .filter(|f| expr_applicable_for_cols(&keys, f))
+            .collect();
         if partition_filters.is_empty() || typed.is_empty() {
-            return Ok(SelectedPartitions { partitions: typed, total });
+            return Ok(SelectedPartitions {
+                partitions: typed,
+                total,
+            });
         }
 
         // Evaluate the filters over a batch with one row per partition.
@@ -155,7 +172,12 @@ impl MetastoreTable {
                 *k &= mask.is_valid(i) && mask.value(i);
             }
         }
-        let partitions = typed.into_iter().zip(keep).filter(|(_, k)| *k).map(|(p, _)| p).collect();
+        let partitions = typed
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(p, _)| p)
+            .collect();
         Ok(SelectedPartitions { partitions, total })
     }
 
@@ -208,12 +230,16 @@ impl MetastoreTable {
             let target = self.schema.field(index);
             let column = Expr::Column(Column::new_unqualified(scan_schema.field(position).name()));
             let expr = if index < data_columns {
-                let nulled = datafusion::functions::core::expr_fn::nullif(column, lit(null_marker.clone()));
+                let nulled =
+                    datafusion::functions::core::expr_fn::nullif(column, lit(null_marker.clone()));
                 Expr::TryCast(TryCast::new(Box::new(nulled), target.data_type().clone()))
             } else {
                 column
             };
-            exprs.push((state.create_physical_expr(expr, &df_schema)?, target.name().clone()));
+            exprs.push((
+                state.create_physical_expr(expr, &df_schema)?,
+                target.name().clone(),
+            ));
         }
         Ok(Arc::new(ProjectionExec::try_new(exprs, scan)?))
     }
@@ -248,12 +274,20 @@ fn metastore_statistics(
     schema: &SchemaRef,
     whole: bool,
 ) -> Statistics {
-    let exact_or_bound = |n: usize| if whole { Precision::Exact(n) } else { Precision::Inexact(n) };
+    let exact_or_bound = |n: usize| {
+        if whole {
+            Precision::Exact(n)
+        } else {
+            Precision::Inexact(n)
+        }
+    };
     let mut out = Statistics::new_unknown(schema);
     out.num_rows = exact_or_bound(stats.row_count as usize);
     out.total_byte_size = Precision::Inexact(stats.total_bytes as usize);
     for (field, col_stats) in schema.fields().iter().zip(out.column_statistics.iter_mut()) {
-        let Some(s) = stats.columns.get(field.name()) else { continue };
+        let Some(s) = stats.columns.get(field.name()) else {
+            continue;
+        };
         let parse = |v: &Option<String>| {
             v.as_ref()
                 .and_then(|v| ScalarValue::try_from_string(v.clone(), field.data_type()).ok())
@@ -285,7 +319,9 @@ pub async fn list_data_files(
         .list(Some(prefix))
         .try_filter(|meta| {
             let relative = meta.location.as_ref()[prefix_str.len()..].trim_start_matches('/');
-            let hidden = relative.split('/').any(|seg| seg.starts_with('_') || seg.starts_with('.'));
+            let hidden = relative
+                .split('/')
+                .any(|seg| seg.starts_with('_') || seg.starts_with('.'));
             futures::future::ready(!hidden && meta.size > 0)
         })
         .try_collect()
@@ -341,7 +377,12 @@ impl TableProvider for MetastoreTable {
         let empty = |schema| -> Arc<dyn ExecutionPlan> {
             let plan = Arc::new(EmptyExec::new(schema));
             if self.table.is_partitioned() {
-                Arc::new(MetastoreScanExec::new(self.table.qualified_name(), 0, selected.total, plan))
+                Arc::new(MetastoreScanExec::new(
+                    self.table.qualified_name(),
+                    0,
+                    selected.total,
+                    plan,
+                ))
             } else {
                 plan
             }
@@ -361,28 +402,31 @@ impl TableProvider for MetastoreTable {
                 let (partition, values) = (partition.clone(), values.clone());
                 let table_name = table_name.clone();
                 async move {
-                let url = ListingTableUrl::parse(&partition.location)?;
-                if url.object_store() != store_url {
-                    return plan_err!(
-                        "table {}: partition location {} is in another object store than {}; \
+                    let url = ListingTableUrl::parse(&partition.location)?;
+                    if url.object_store() != store_url {
+                        return plan_err!(
+                            "table {}: partition location {} is in another object store than {}; \
                          all partitions of a table must share one",
-                        table_name,
-                        partition.location,
-                        store_url.as_str()
-                    );
+                            table_name,
+                            partition.location,
+                            store_url.as_str()
+                        );
+                    }
+                    let files = list_data_files(&store, &url).await?;
+                    Ok(files
+                        .into_iter()
+                        .map(|meta| {
+                            PartitionedFile::new_from_meta(meta)
+                                .with_partition_values(values.clone())
+                        })
+                        .collect::<Vec<_>>())
                 }
-                let files = list_data_files(&store, &url).await?;
-                Ok(files
-                    .into_iter()
-                    .map(|meta| PartitionedFile::new_from_meta(meta).with_partition_values(values.clone()))
-                    .collect::<Vec<_>>())
-            }
             })
             .collect();
         let listings = futures::stream::iter(tasks)
-        .buffer_unordered(LISTING_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
+            .buffer_unordered(LISTING_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
         let mut files: Vec<PartitionedFile> = listings.into_iter().flatten().collect();
         if files.is_empty() {
             return Ok(empty(projected_schema));
@@ -393,12 +437,16 @@ impl TableProvider for MetastoreTable {
         let format = file_format_for(&self.table, state)?;
         let text = self.table.storage.format == StorageFormat::TextFile;
         // Text files are read as strings and converted by Hive's rules afterwards.
-        let file_schema = if text { text_file_schema(&self.file_schema) } else { Arc::clone(&self.file_schema) };
+        let file_schema = if text {
+            text_file_schema(&self.file_schema)
+        } else {
+            Arc::clone(&self.file_schema)
+        };
         let table_schema = TableSchemaBuilder::new(file_schema)
             .with_table_partition_cols(self.partition_fields())
             .build();
         let statistics = if text {
-            Statistics::new_unknown(&table_schema.table_schema())
+            Statistics::new_unknown(table_schema.table_schema())
         } else {
             self.statistics_for(&selected)
         };
@@ -407,7 +455,9 @@ impl TableProvider for MetastoreTable {
             .with_statistics(statistics)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
-            .with_expr_adapter(Some(Arc::new(ByNameAdapterFactory { table: self.table.qualified_name() })))
+            .with_expr_adapter(Some(Arc::new(ByNameAdapterFactory {
+                table: self.table.qualified_name(),
+            })))
             .build();
         let mut scan = format.create_physical_plan(state, config).await?;
         if text {
@@ -417,7 +467,12 @@ impl TableProvider for MetastoreTable {
             return Ok(scan);
         }
         let (read, total) = (selected.partitions.len(), selected.total);
-        Ok(Arc::new(MetastoreScanExec::new(self.table.qualified_name(), read, total, scan)))
+        Ok(Arc::new(MetastoreScanExec::new(
+            self.table.qualified_name(),
+            read,
+            total,
+            scan,
+        )))
     }
 
     fn statistics(&self) -> Option<Statistics> {
@@ -427,7 +482,10 @@ impl TableProvider for MetastoreTable {
 }
 
 /// The Arrow type of a partition key, for callers that type partition values.
-pub fn partition_value(key: &quarry_metastore::Column, value: &str) -> Result<ScalarValue, FilesError> {
+pub fn partition_value(
+    key: &quarry_metastore::Column,
+    value: &str,
+) -> Result<ScalarValue, FilesError> {
     let data_type: DataType = arrow_type(&key.data_type);
     ScalarValue::try_from_string(value.to_string(), &data_type).map_err(|_| bad_value(key, value))
 }

@@ -33,7 +33,10 @@ pub fn arrow_type(hive: &HiveType) -> DataType {
                 Field::new("key", arrow_type(key), false),
                 Field::new("value", arrow_type(value), true),
             ]);
-            DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+            DataType::Map(
+                Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                false,
+            )
         }
         HiveType::Struct(fields) => DataType::Struct(
             fields
@@ -52,13 +55,19 @@ pub fn hive_type(arrow: &DataType) -> Result<HiveType> {
         DataType::Int16 | DataType::UInt8 => HiveType::SmallInt,
         DataType::Int32 | DataType::UInt16 => HiveType::Int,
         DataType::Int64 | DataType::UInt32 => HiveType::BigInt,
-        DataType::UInt64 => HiveType::Decimal { precision: 20, scale: 0 },
+        DataType::UInt64 => HiveType::Decimal {
+            precision: 20,
+            scale: 0,
+        },
         DataType::Float16 | DataType::Float32 => HiveType::Float,
         DataType::Float64 => HiveType::Double,
         DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
             if *p <= 38 =>
         {
-            HiveType::Decimal { precision: *p, scale: *s }
+            HiveType::Decimal {
+                precision: *p,
+                scale: *s,
+            }
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => HiveType::String,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => HiveType::Binary,
@@ -77,7 +86,12 @@ pub fn hive_type(arrow: &DataType) -> Result<HiveType> {
         DataType::Struct(fields) => HiveType::Struct(
             fields
                 .iter()
-                .map(|f| Ok(StructField { name: f.name().clone(), data_type: hive_type(f.data_type())? }))
+                .map(|f| {
+                    Ok(StructField {
+                        name: f.name().clone(),
+                        data_type: hive_type(f.data_type())?,
+                    })
+                })
                 .collect::<Result<_>>()?,
         ),
         DataType::Dictionary(_, value) => hive_type(value)?,
