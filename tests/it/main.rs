@@ -5,6 +5,7 @@
 //!   reference answers.
 //! * `cli`: the `quarry` command itself: restart persistence, script options, errors.
 
+mod avro;
 mod cli;
 mod servers;
 mod slt;
