@@ -29,6 +29,21 @@ if [ -z "${QUARRY_S3S_FS:-}" ]; then
   export QUARRY_S3S_FS="$HOME/.cargo/bin/s3s-fs"
 fi
 
+# PostgreSQL and MariaDB (the metastore backends' tests). On this kind of machine they run
+# already; start them when they do not answer.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+fi
+if ! mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+  say "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+fi
+for _ in $(seq 1 60); do
+  pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
 say "building"
 cargo build --locked --workspace --all-targets
 say "testing"

@@ -45,6 +45,10 @@ struct DataArgs {
     /// Configuration file (S3 buckets, ...); default: DATA_DIR/quarry.toml when present.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Shared metastore instead of SQLite in the data directory:
+    /// postgres://user@host/db or mysql://user@host/db (the database must exist).
+    #[arg(long, env = "QUARRY_METASTORE_URL")]
+    metastore_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
 async fn open_engine(data: &DataArgs) -> Result<Engine, String> {
     let mut config = EngineConfig::new(&data.data_dir);
     config.s3 = config::load(data.config.as_deref(), &data.data_dir)?.s3;
+    config.metastore_url = data.metastore_url.clone();
     Engine::open(config).await.map_err(|e| e.user_message())
 }
 

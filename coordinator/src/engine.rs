@@ -25,6 +25,9 @@ pub struct EngineConfig {
     pub s3: S3Config,
     /// DataFusion's `target_partitions`; the number of cores when unset.
     pub target_partitions: Option<usize>,
+    /// A shared metastore (`postgres://...`, `mysql://...`); SQLite in the data directory
+    /// when unset.
+    pub metastore_url: Option<String>,
 }
 
 impl EngineConfig {
@@ -33,6 +36,7 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             s3: S3Config::default(),
             target_partitions: None,
+            metastore_url: None,
         }
     }
 }
@@ -64,7 +68,10 @@ impl Engine {
                 warehouse.display()
             ))
         })?;
-        let metastore = Metastore::open_sqlite(data_dir.join("metastore.db")).await?;
+        let metastore = match &config.metastore_url {
+            Some(url) => Metastore::open_url(url).await?,
+            None => Metastore::open_sqlite(data_dir.join("metastore.db")).await?,
+        };
         Self::with_metastore(metastore, warehouse, config).await
     }
 

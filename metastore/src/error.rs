@@ -34,6 +34,8 @@ pub enum MetastoreError {
         object: String,
         source: serde_json::Error,
     },
+    #[error("unsupported metastore URL scheme \"{0}\"; use sqlite://, postgres:// or mysql://")]
+    UnsupportedUrl(String),
     #[error("metastore storage error: {0}")]
     Storage(#[from] sqlx::Error),
     #[error("metastore migration failed: {0}")]

@@ -28,4 +28,4 @@ pub use model::{
     Column, ColumnStatistics, Database, Partition, StorageDescriptor, StorageFormat, Table,
     TableStatistics, TableType, partition_spec,
 };
-pub use store::Metastore;
+pub use store::{Backend, Metastore};

@@ -1,23 +1,38 @@
-//! Persistence of the Hive model through sqlx (SQLite by default).
+//! Persistence of the Hive model through sqlx: SQLite (the embedded default),
+//! PostgreSQL or MySQL/MariaDB (shared deployments, like Hive's metastore on RDS).
+//!
+//! Statements are written once, with `?` placeholders and SQL all three accept; they are
+//! rewritten to `$n` placeholders for PostgreSQL.
 
+use std::borrow::Cow;
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Once;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::model::partition_spec;
-use crate::{Database, MetastoreError, Partition, Result, Table, TableStatistics, TableType};
+use crate::{
+    Database, MetastoreError, Partition, Result, Table, TableStatistics, TableType,
+};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which server holds the metastore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
 
 /// The metastore: a handle to the store, cheap to clone and share between sessions.
 #[derive(Debug, Clone)]
 pub struct Metastore {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 fn now() -> String {
@@ -29,49 +44,83 @@ fn to_json<T: Serialize>(value: &T) -> String {
 }
 
 fn from_json<T: DeserializeOwned>(text: &str, object: impl FnOnce() -> String) -> Result<T> {
-    serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt {
-        object: object(),
-        source,
-    })
+    serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt { object: object(), source })
 }
 
 impl Metastore {
-    /// Opens (creating when missing) an SQLite metastore file and brings its schema up to date.
+    /// Opens (creating when missing) an SQLite metastore file and brings its schema up to
+    /// date. The file is in WAL mode, so other processes (a crawler) can share it.
     pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path.as_ref())
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        Self::connect(options).await
+        Self::open_url(&format!("sqlite://{}?mode=rwc", path.as_ref().display())).await
     }
 
-    /// Opens an SQLite metastore from a `sqlite:` URL (e.g. `sqlite::memory:` in tests).
+    /// Opens a metastore from a URL: `sqlite://PATH`, `postgres://user@host/db` or
+    /// `mysql://user@host/db`. The database must exist on a server; its tables are
+    /// created or migrated here.
     pub async fn open_url(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        Self::connect(options).await
-    }
-
-    async fn connect(options: SqliteConnectOptions) -> Result<Self> {
-        let pool = SqlitePoolOptions::new()
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = match url.split(':').next().unwrap_or_default() {
+            "sqlite" => Backend::Sqlite,
+            "postgres" | "postgresql" => Backend::Postgres,
+            "mysql" | "mariadb" => Backend::MySql,
+            other => return Err(MetastoreError::UnsupportedUrl(other.to_string())),
+        };
+        let url = if backend == Backend::MySql && url.starts_with("mariadb:") {
+            url.replacen("mariadb:", "mysql:", 1)
+        } else {
+            url.to_string()
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
+        if backend == Backend::Sqlite {
+            // WAL is a property of the file: set once, kept by every later connection.
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
         MIGRATIONS.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, backend })
+    }
+
+    /// The server kind holding this metastore.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The statement for this backend: `?` placeholders become `$1, $2, ...` on PostgreSQL.
+    fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        if self.backend != Backend::Postgres {
+            return AssertSqlSafe(Cow::Borrowed(text));
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            } else {
+                out.push(c);
+            }
+        }
+        // Only placeholders changed in a constant statement: still injection-free.
+        AssertSqlSafe(Cow::Owned(out))
     }
 
     // ---- databases ----
 
     /// All databases, by name.
     pub async fn list_databases(&self) -> Result<Vec<Database>> {
-        let rows = sqlx::query(
-            "SELECT name, location, description, properties FROM databases ORDER BY name",
-        )
+        let rows = sqlx::query(self.sql("SELECT name, location, description, properties FROM mst_databases ORDER BY name"))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(database_from_row).collect()
@@ -79,9 +128,7 @@ impl Metastore {
 
     /// One database, or `None`.
     pub async fn get_database(&self, name: &str) -> Result<Option<Database>> {
-        let row = sqlx::query(
-            "SELECT name, location, description, properties FROM databases WHERE name = ?",
-        )
+        let row = sqlx::query(self.sql("SELECT name, location, description, properties FROM mst_databases WHERE name = ?"))
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
@@ -90,22 +137,27 @@ impl Metastore {
 
     /// Creates a database. Returns false when it existed and `if_not_exists` was given.
     pub async fn create_database(&self, db: &Database, if_not_exists: bool) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO databases (name, location, description, properties, created_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
-        )
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query(self.sql("SELECT 1 FROM mst_databases WHERE name = ?"))
+            .bind(&db.name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if exists {
+            return if if_not_exists { Ok(false) } else { Err(MetastoreError::DatabaseExists(db.name.clone())) };
+        }
+        sqlx::query(self.sql(
+            "INSERT INTO mst_databases (name, location, description, properties, created_at) VALUES (?, ?, ?, ?, ?)",
+        ))
         .bind(&db.name)
         .bind(&db.location)
         .bind(&db.description)
         .bind(to_json(&db.properties))
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        match (done.rows_affected(), if_not_exists) {
-            (1, _) => Ok(true),
-            (_, true) => Ok(false),
-            _ => Err(MetastoreError::DatabaseExists(db.name.clone())),
-        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Drops a database. Without `cascade` it must hold no tables. Returns the dropped
@@ -117,9 +169,7 @@ impl Metastore {
         cascade: bool,
     ) -> Result<Option<(Database, Vec<Table>)>> {
         let mut tx = self.pool.begin().await?;
-        let Some(db) = sqlx::query(
-            "SELECT name, location, description, properties FROM databases WHERE name = ?",
-        )
+        let Some(db) = sqlx::query(self.sql("SELECT name, location, description, properties FROM mst_databases WHERE name = ?"))
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?
@@ -129,7 +179,7 @@ impl Metastore {
         else {
             return Ok(None);
         };
-        let tables = sqlx::query(TABLE_SELECT_BY_DB)
+        let tables = sqlx::query(self.sql(TABLE_SELECT_BY_DB))
             .bind(name)
             .fetch_all(&mut *tx)
             .await?
@@ -143,11 +193,11 @@ impl Metastore {
             });
         }
         for sql in [
-            "DELETE FROM partitions WHERE database_name = ?",
-            "DELETE FROM tables WHERE database_name = ?",
-            "DELETE FROM databases WHERE name = ?",
+            "DELETE FROM mst_partitions WHERE database_name = ?",
+            "DELETE FROM mst_tables WHERE database_name = ?",
+            "DELETE FROM mst_databases WHERE name = ?",
         ] {
-            sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+            sqlx::query(self.sql(sql)).bind(name).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Some((db, tables)))
@@ -158,7 +208,7 @@ impl Metastore {
     /// All tables and views of a database, by name.
     pub async fn list_tables(&self, database: &str) -> Result<Vec<Table>> {
         self.require_database(database).await?;
-        let rows = sqlx::query(TABLE_SELECT_BY_DB)
+        let rows = sqlx::query(self.sql(TABLE_SELECT_BY_DB))
             .bind(database)
             .fetch_all(&self.pool)
             .await?;
@@ -167,7 +217,7 @@ impl Metastore {
 
     /// `(database, table)` names of every table and view, cheap enough to call per statement.
     pub async fn list_table_names(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT database_name, name FROM tables ORDER BY 1, 2")
+        let rows = sqlx::query(self.sql("SELECT database_name, name FROM mst_tables ORDER BY 1, 2"))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -175,7 +225,7 @@ impl Metastore {
 
     /// One table or view, or `None`.
     pub async fn get_table(&self, database: &str, name: &str) -> Result<Option<Table>> {
-        let row = sqlx::query(TABLE_SELECT_ONE)
+        let row = sqlx::query(self.sql(TABLE_SELECT_ONE))
             .bind(database)
             .bind(name)
             .fetch_optional(&self.pool)
@@ -209,7 +259,7 @@ impl Metastore {
         replace: bool,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let db_exists = sqlx::query("SELECT 1 FROM databases WHERE name = ?")
+        let db_exists = sqlx::query(self.sql("SELECT 1 FROM mst_databases WHERE name = ?"))
             .bind(&table.database)
             .fetch_optional(&mut *tx)
             .await?
@@ -217,7 +267,7 @@ impl Metastore {
         if !db_exists {
             return Err(MetastoreError::DatabaseNotFound(table.database.clone()));
         }
-        let exists = sqlx::query("SELECT 1 FROM tables WHERE database_name = ? AND name = ?")
+        let exists = sqlx::query(self.sql("SELECT 1 FROM mst_tables WHERE database_name = ? AND name = ?"))
             .bind(&table.database)
             .bind(&table.name)
             .fetch_optional(&mut *tx)
@@ -225,7 +275,7 @@ impl Metastore {
             .is_some();
         if exists {
             if replace {
-                delete_table(&mut tx, &table.database, &table.name).await?;
+                self.delete_table(&mut tx, &table.database, &table.name).await?;
             } else if if_not_exists {
                 return Ok(false);
             } else {
@@ -236,11 +286,9 @@ impl Metastore {
             }
         }
         let stamp = now();
-        sqlx::query(
-            "INSERT INTO tables (database_name, name, table_type, columns, partition_keys, \
+        sqlx::query(self.sql("INSERT INTO mst_tables (database_name, name, table_type, columns, partition_keys, \
              storage, properties, view_sql, statistics, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
         .bind(&table.database)
         .bind(&table.name)
         .bind(table.table_type.as_hive_str())
@@ -261,7 +309,7 @@ impl Metastore {
     /// Drops a table or view with its partitions; returns it, or `None` when missing.
     pub async fn drop_table(&self, database: &str, name: &str) -> Result<Option<Table>> {
         let mut tx = self.pool.begin().await?;
-        let table = sqlx::query(TABLE_SELECT_ONE)
+        let table = sqlx::query(self.sql(TABLE_SELECT_ONE))
             .bind(database)
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -270,7 +318,7 @@ impl Metastore {
             .map(table_from_row)
             .transpose()?;
         if table.is_some() {
-            delete_table(&mut tx, database, name).await?;
+            self.delete_table(&mut tx, database, name).await?;
             tx.commit().await?;
         }
         Ok(table)
@@ -283,9 +331,7 @@ impl Metastore {
         name: &str,
         stats: &TableStatistics,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE tables SET statistics = ?, updated_at = ? WHERE database_name = ? AND name = ?",
-        )
+        let done = sqlx::query(self.sql("UPDATE mst_tables SET statistics = ?, updated_at = ? WHERE database_name = ? AND name = ?"))
         .bind(to_json(stats))
         .bind(now())
         .bind(database)
@@ -305,10 +351,8 @@ impl Metastore {
 
     /// Every partition of a table, ordered by partition name.
     pub async fn list_partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
-        let rows = sqlx::query(
-            "SELECT \"values\", location, spec FROM partitions \
-             WHERE database_name = ? AND table_name = ? ORDER BY spec",
-        )
+        let rows = sqlx::query(self.sql("SELECT part_values, location, spec FROM mst_partitions \
+             WHERE database_name = ? AND table_name = ? ORDER BY spec"))
         .bind(database)
         .bind(table)
         .fetch_all(&self.pool)
@@ -339,10 +383,29 @@ impl Metastore {
         let stamp = now();
         for partition in partitions {
             let spec = partition_spec(&table.partition_keys, &partition.values);
-            let done = sqlx::query(
-                "INSERT INTO partitions (database_name, table_name, spec, \"values\", location, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
+            let exists = sqlx::query(self.sql(
+                "SELECT 1 FROM mst_partitions WHERE database_name = ? AND table_name = ? AND spec = ?",
+            ))
+            .bind(&table.database)
+            .bind(&table.name)
+            .bind(&spec)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            if exists {
+                if if_not_exists {
+                    continue;
+                }
+                return Err(MetastoreError::PartitionExists {
+                    database: table.database.clone(),
+                    table: table.name.clone(),
+                    spec,
+                });
+            }
+            sqlx::query(self.sql(
+                "INSERT INTO mst_partitions (database_name, table_name, spec, part_values, location, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            ))
             .bind(&table.database)
             .bind(&table.name)
             .bind(&spec)
@@ -351,19 +414,9 @@ impl Metastore {
             .bind(&stamp)
             .execute(&mut *tx)
             .await?;
-            match (done.rows_affected(), if_not_exists) {
-                (1, _) => added += 1,
-                (_, true) => {}
-                _ => {
-                    return Err(MetastoreError::PartitionExists {
-                        database: table.database.clone(),
-                        table: table.name.clone(),
-                        spec,
-                    });
-                }
-            }
+            added += 1;
         }
-        touch_table(&mut tx, &table.database, &table.name, &stamp).await?;
+        self.touch_table(&mut tx, &table.database, &table.name, &stamp).await?;
         tx.commit().await?;
         Ok(added)
     }
@@ -380,67 +433,67 @@ impl Metastore {
         let mut dropped = Vec::new();
         for vals in values {
             let spec = partition_spec(&table.partition_keys, vals);
-            let row = sqlx::query(
-                "DELETE FROM partitions WHERE database_name = ? AND table_name = ? AND spec = ? \
-                 RETURNING location",
-            )
+            let row = sqlx::query(self.sql(
+                "SELECT location FROM mst_partitions WHERE database_name = ? AND table_name = ? AND spec = ?",
+            ))
             .bind(&table.database)
             .bind(&table.name)
             .bind(&spec)
             .fetch_optional(&mut *tx)
             .await?;
-            match row {
-                Some(row) => dropped.push(Partition {
-                    values: vals.clone(),
-                    location: row.get(0),
-                }),
-                None if if_exists => {}
-                None => {
-                    return Err(MetastoreError::PartitionNotFound {
-                        database: table.database.clone(),
-                        table: table.name.clone(),
-                        spec,
-                    });
+            let Some(row) = row else {
+                if if_exists {
+                    continue;
                 }
-            }
+                return Err(MetastoreError::PartitionNotFound {
+                    database: table.database.clone(),
+                    table: table.name.clone(),
+                    spec,
+                });
+            };
+            sqlx::query(self.sql(
+                "DELETE FROM mst_partitions WHERE database_name = ? AND table_name = ? AND spec = ?",
+            ))
+            .bind(&table.database)
+            .bind(&table.name)
+            .bind(&spec)
+            .execute(&mut *tx)
+            .await?;
+            dropped.push(Partition { values: vals.clone(), location: row.get(0) });
         }
-        touch_table(&mut tx, &table.database, &table.name, &now()).await?;
+        self.touch_table(&mut tx, &table.database, &table.name, &now()).await?;
         tx.commit().await?;
         Ok(dropped)
     }
+
+    async fn delete_table(&self, tx: &mut Tx<'_>, database: &str, name: &str) -> Result<()> {
+        for statement in [
+            "DELETE FROM mst_partitions WHERE database_name = ? AND table_name = ?",
+            "DELETE FROM mst_tables WHERE database_name = ? AND name = ?",
+        ] {
+            sqlx::query(self.sql(statement)).bind(database).bind(name).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn touch_table(&self, tx: &mut Tx<'_>, database: &str, name: &str, stamp: &str) -> Result<()> {
+        sqlx::query(self.sql("UPDATE mst_tables SET updated_at = ? WHERE database_name = ? AND name = ?"))
+            .bind(stamp)
+            .bind(database)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
-
-async fn delete_table(tx: &mut Tx<'_>, database: &str, name: &str) -> Result<()> {
-    sqlx::query("DELETE FROM partitions WHERE database_name = ? AND table_name = ?")
-        .bind(database)
-        .bind(name)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM tables WHERE database_name = ? AND name = ?")
-        .bind(database)
-        .bind(name)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-async fn touch_table(tx: &mut Tx<'_>, database: &str, name: &str, stamp: &str) -> Result<()> {
-    sqlx::query("UPDATE tables SET updated_at = ? WHERE database_name = ? AND name = ?")
-        .bind(stamp)
-        .bind(database)
-        .bind(name)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 macro_rules! table_select {
     ($where:literal) => {
         concat!(
             "SELECT database_name, name, table_type, columns, partition_keys, storage, ",
-            "properties, view_sql, statistics, created_at, updated_at FROM tables ",
+            "properties, view_sql, statistics, created_at, updated_at FROM mst_tables ",
             $where
         )
     };
@@ -449,7 +502,7 @@ macro_rules! table_select {
 const TABLE_SELECT_BY_DB: &str = table_select!("WHERE database_name = ? ORDER BY name");
 const TABLE_SELECT_ONE: &str = table_select!("WHERE database_name = ? AND name = ?");
 
-fn database_from_row(row: &SqliteRow) -> Result<Database> {
+fn database_from_row(row: &AnyRow) -> Result<Database> {
     let name: String = row.get("name");
     Ok(Database {
         properties: from_json(row.get("properties"), || format!("database {name}"))?,
@@ -459,7 +512,7 @@ fn database_from_row(row: &SqliteRow) -> Result<Database> {
     })
 }
 
-fn table_from_row(row: &SqliteRow) -> Result<Table> {
+fn table_from_row(row: &AnyRow) -> Result<Table> {
     let database: String = row.get("database_name");
     let name: String = row.get("name");
     let object = || format!("table {database}.{name}");
