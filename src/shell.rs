@@ -288,8 +288,12 @@ impl Progress {
 
     fn add(&self, batch: &RecordBatch) {
         if let Some(state) = &self.state {
-            state.rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-            state.bytes.fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed);
+            state
+                .rows
+                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            state
+                .bytes
+                .fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed);
         }
     }
 }

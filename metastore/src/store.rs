@@ -14,9 +14,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::model::partition_spec;
-use crate::{
-    Database, MetastoreError, Partition, Result, Table, TableStatistics, TableType,
-};
+use crate::{Database, MetastoreError, Partition, Result, Table, TableStatistics, TableType};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -44,7 +42,10 @@ fn to_json<T: Serialize>(value: &T) -> String {
 }
 
 fn from_json<T: DeserializeOwned>(text: &str, object: impl FnOnce() -> String) -> Result<T> {
-    serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt { object: object(), source })
+    serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt {
+        object: object(),
+        source,
+    })
 }
 
 impl Metastore {
@@ -77,7 +78,8 @@ impl Metastore {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                            .await?;
                     }
                     Ok(())
                 })
@@ -120,7 +122,9 @@ impl Metastore {
 
     /// All databases, by name.
     pub async fn list_databases(&self) -> Result<Vec<Database>> {
-        let rows = sqlx::query(self.sql("SELECT name, location, description, properties FROM mst_databases ORDER BY name"))
+        let rows = sqlx::query(self.sql(
+            "SELECT name, location, description, properties FROM mst_databases ORDER BY name",
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(database_from_row).collect()
@@ -128,7 +132,9 @@ impl Metastore {
 
     /// One database, or `None`.
     pub async fn get_database(&self, name: &str) -> Result<Option<Database>> {
-        let row = sqlx::query(self.sql("SELECT name, location, description, properties FROM mst_databases WHERE name = ?"))
+        let row = sqlx::query(self.sql(
+            "SELECT name, location, description, properties FROM mst_databases WHERE name = ?",
+        ))
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
@@ -144,7 +150,11 @@ impl Metastore {
             .await?
             .is_some();
         if exists {
-            return if if_not_exists { Ok(false) } else { Err(MetastoreError::DatabaseExists(db.name.clone())) };
+            return if if_not_exists {
+                Ok(false)
+            } else {
+                Err(MetastoreError::DatabaseExists(db.name.clone()))
+            };
         }
         sqlx::query(self.sql(
             "INSERT INTO mst_databases (name, location, description, properties, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -169,7 +179,9 @@ impl Metastore {
         cascade: bool,
     ) -> Result<Option<(Database, Vec<Table>)>> {
         let mut tx = self.pool.begin().await?;
-        let Some(db) = sqlx::query(self.sql("SELECT name, location, description, properties FROM mst_databases WHERE name = ?"))
+        let Some(db) = sqlx::query(self.sql(
+            "SELECT name, location, description, properties FROM mst_databases WHERE name = ?",
+        ))
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?
@@ -197,7 +209,10 @@ impl Metastore {
             "DELETE FROM mst_tables WHERE database_name = ?",
             "DELETE FROM mst_databases WHERE name = ?",
         ] {
-            sqlx::query(self.sql(sql)).bind(name).execute(&mut *tx).await?;
+            sqlx::query(self.sql(sql))
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(Some((db, tables)))
@@ -217,9 +232,10 @@ impl Metastore {
 
     /// `(database, table)` names of every table and view, cheap enough to call per statement.
     pub async fn list_table_names(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(self.sql("SELECT database_name, name FROM mst_tables ORDER BY 1, 2"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(self.sql("SELECT database_name, name FROM mst_tables ORDER BY 1, 2"))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -267,15 +283,17 @@ impl Metastore {
         if !db_exists {
             return Err(MetastoreError::DatabaseNotFound(table.database.clone()));
         }
-        let exists = sqlx::query(self.sql("SELECT 1 FROM mst_tables WHERE database_name = ? AND name = ?"))
-            .bind(&table.database)
-            .bind(&table.name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let exists =
+            sqlx::query(self.sql("SELECT 1 FROM mst_tables WHERE database_name = ? AND name = ?"))
+                .bind(&table.database)
+                .bind(&table.name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         if exists {
             if replace {
-                self.delete_table(&mut tx, &table.database, &table.name).await?;
+                self.delete_table(&mut tx, &table.database, &table.name)
+                    .await?;
             } else if if_not_exists {
                 return Ok(false);
             } else {
@@ -286,9 +304,11 @@ impl Metastore {
             }
         }
         let stamp = now();
-        sqlx::query(self.sql("INSERT INTO mst_tables (database_name, name, table_type, columns, partition_keys, \
+        sqlx::query(self.sql(
+            "INSERT INTO mst_tables (database_name, name, table_type, columns, partition_keys, \
              storage, properties, view_sql, statistics, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
         .bind(&table.database)
         .bind(&table.name)
         .bind(table.table_type.as_hive_str())
@@ -351,8 +371,10 @@ impl Metastore {
 
     /// Every partition of a table, ordered by partition name.
     pub async fn list_partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>> {
-        let rows = sqlx::query(self.sql("SELECT part_values, location, spec FROM mst_partitions \
-             WHERE database_name = ? AND table_name = ? ORDER BY spec"))
+        let rows = sqlx::query(self.sql(
+            "SELECT part_values, location, spec FROM mst_partitions \
+             WHERE database_name = ? AND table_name = ? ORDER BY spec",
+        ))
         .bind(database)
         .bind(table)
         .fetch_all(&self.pool)
@@ -416,7 +438,8 @@ impl Metastore {
             .await?;
             added += 1;
         }
-        self.touch_table(&mut tx, &table.database, &table.name, &stamp).await?;
+        self.touch_table(&mut tx, &table.database, &table.name, &stamp)
+            .await?;
         tx.commit().await?;
         Ok(added)
     }
@@ -459,9 +482,13 @@ impl Metastore {
             .bind(&spec)
             .execute(&mut *tx)
             .await?;
-            dropped.push(Partition { values: vals.clone(), location: row.get(0) });
+            dropped.push(Partition {
+                values: vals.clone(),
+                location: row.get(0),
+            });
         }
-        self.touch_table(&mut tx, &table.database, &table.name, &now()).await?;
+        self.touch_table(&mut tx, &table.database, &table.name, &now())
+            .await?;
         tx.commit().await?;
         Ok(dropped)
     }
@@ -471,18 +498,30 @@ impl Metastore {
             "DELETE FROM mst_partitions WHERE database_name = ? AND table_name = ?",
             "DELETE FROM mst_tables WHERE database_name = ? AND name = ?",
         ] {
-            sqlx::query(self.sql(statement)).bind(database).bind(name).execute(&mut **tx).await?;
+            sqlx::query(self.sql(statement))
+                .bind(database)
+                .bind(name)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
 
-    async fn touch_table(&self, tx: &mut Tx<'_>, database: &str, name: &str, stamp: &str) -> Result<()> {
-        sqlx::query(self.sql("UPDATE mst_tables SET updated_at = ? WHERE database_name = ? AND name = ?"))
-            .bind(stamp)
-            .bind(database)
-            .bind(name)
-            .execute(&mut **tx)
-            .await?;
+    async fn touch_table(
+        &self,
+        tx: &mut Tx<'_>,
+        database: &str,
+        name: &str,
+        stamp: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            self.sql("UPDATE mst_tables SET updated_at = ? WHERE database_name = ? AND name = ?"),
+        )
+        .bind(stamp)
+        .bind(database)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 }

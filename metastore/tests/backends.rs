@@ -30,7 +30,9 @@ async fn postgres_url() -> String {
         .unwrap();
     if exists.is_none() {
         // Two test runs may race here; the loser sees "already exists", which is fine.
-        let _ = conn.execute(AssertSqlSafe(format!("CREATE DATABASE {TEST_DATABASE}"))).await;
+        let _ = conn
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {TEST_DATABASE}")))
+            .await;
     }
     format!("{server}/{TEST_DATABASE}")
 }
@@ -40,14 +42,19 @@ async fn mysql_url() -> String {
     let mut conn = sqlx::MySqlConnection::connect(&server)
         .await
         .unwrap_or_else(|e| panic!("MariaDB at {server} (scripts/test.sh starts it): {e}"));
-    conn.execute(AssertSqlSafe(format!("CREATE DATABASE IF NOT EXISTS {TEST_DATABASE}")))
-        .await
-        .unwrap();
+    conn.execute(AssertSqlSafe(format!(
+        "CREATE DATABASE IF NOT EXISTS {TEST_DATABASE}"
+    )))
+    .await
+    .unwrap();
     format!("{server}/{TEST_DATABASE}")
 }
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
 
@@ -60,7 +67,10 @@ fn table(database: &str, name: &str) -> Table {
             Column::new("id", HiveType::BigInt),
             Column::new("tags", HiveType::parse("array<string>").unwrap()),
         ],
-        partition_keys: vec![Column::new("dt", HiveType::Date), Column::new("region", HiveType::String)],
+        partition_keys: vec![
+            Column::new("dt", HiveType::Date),
+            Column::new("region", HiveType::String),
+        ],
         storage: StorageDescriptor {
             location: "s3://bucket/t/".into(),
             format: StorageFormat::Parquet,
@@ -80,38 +90,80 @@ async fn exercise(store: Metastore) {
     let db = Database::new(&db_name, "s3://bucket/db/");
     assert!(store.create_database(&db, false).await.unwrap());
     assert!(!store.create_database(&db, true).await.unwrap());
-    assert!(matches!(store.create_database(&db, false).await, Err(MetastoreError::DatabaseExists(_))));
+    assert!(matches!(
+        store.create_database(&db, false).await,
+        Err(MetastoreError::DatabaseExists(_))
+    ));
     assert_eq!(store.get_database(&db_name).await.unwrap().unwrap(), db);
 
     let t = table(&db_name, "events");
     assert!(store.create_table(&t, false, false).await.unwrap());
-    assert!(matches!(store.create_table(&t, false, false).await, Err(MetastoreError::TableExists { .. })));
+    assert!(matches!(
+        store.create_table(&t, false, false).await,
+        Err(MetastoreError::TableExists { .. })
+    ));
     let stored = store.require_table(&db_name, "events").await.unwrap();
-    assert_eq!((stored.columns.clone(), stored.partition_keys.clone()), (t.columns.clone(), t.partition_keys.clone()));
+    assert_eq!(
+        (stored.columns.clone(), stored.partition_keys.clone()),
+        (t.columns.clone(), t.partition_keys.clone())
+    );
     assert_eq!(stored.properties, t.properties);
     let missing = table("no_such_db", "x");
-    assert!(matches!(store.create_table(&missing, false, false).await, Err(MetastoreError::DatabaseNotFound(_))));
+    assert!(matches!(
+        store.create_table(&missing, false, false).await,
+        Err(MetastoreError::DatabaseNotFound(_))
+    ));
 
     let partitions = vec![
-        Partition { values: vec!["2026-11-01".into(), "eu".into()], location: "s3://bucket/a/".into() },
-        Partition { values: vec!["2026-11-01".into(), "us".into()], location: "s3://other/b/".into() },
+        Partition {
+            values: vec!["2026-11-01".into(), "eu".into()],
+            location: "s3://bucket/a/".into(),
+        },
+        Partition {
+            values: vec!["2026-11-01".into(), "us".into()],
+            location: "s3://other/b/".into(),
+        },
     ];
-    assert_eq!(store.add_partitions(&t, &partitions, false).await.unwrap(), 2);
+    assert_eq!(
+        store.add_partitions(&t, &partitions, false).await.unwrap(),
+        2
+    );
     // A batch with one existing partition fails whole, adding nothing.
     let more = vec![
-        Partition { values: vec!["2026-11-02".into(), "eu".into()], location: "s3://bucket/c/".into() },
+        Partition {
+            values: vec!["2026-11-02".into(), "eu".into()],
+            location: "s3://bucket/c/".into(),
+        },
         partitions[0].clone(),
     ];
-    assert!(matches!(store.add_partitions(&t, &more, false).await, Err(MetastoreError::PartitionExists { .. })));
-    assert_eq!(store.list_partitions(&db_name, "events").await.unwrap(), partitions);
+    assert!(matches!(
+        store.add_partitions(&t, &more, false).await,
+        Err(MetastoreError::PartitionExists { .. })
+    ));
+    assert_eq!(
+        store.list_partitions(&db_name, "events").await.unwrap(),
+        partitions
+    );
     assert_eq!(store.add_partitions(&t, &more, true).await.unwrap(), 1);
-    let dropped = store.drop_partitions(&t, &[vec!["2026-11-01".into(), "us".into()]], false).await.unwrap();
+    let dropped = store
+        .drop_partitions(&t, &[vec!["2026-11-01".into(), "us".into()]], false)
+        .await
+        .unwrap();
     assert_eq!(dropped[0].location, "s3://other/b/");
     assert!(matches!(
-        store.drop_partitions(&t, &[vec!["2026-11-01".into(), "us".into()]], false).await,
+        store
+            .drop_partitions(&t, &[vec!["2026-11-01".into(), "us".into()]], false)
+            .await,
         Err(MetastoreError::PartitionNotFound { .. })
     ));
-    assert_eq!(store.list_partitions(&db_name, "events").await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .list_partitions(&db_name, "events")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     assert!(matches!(
         store.drop_database(&db_name, false).await,
@@ -127,7 +179,12 @@ async fn exercise(store: Metastore) {
 #[tokio::test]
 async fn sqlite_metastore() {
     let dir = tempfile::tempdir().unwrap();
-    exercise(Metastore::open_sqlite(dir.path().join("metastore.db")).await.unwrap()).await;
+    exercise(
+        Metastore::open_sqlite(dir.path().join("metastore.db"))
+            .await
+            .unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]

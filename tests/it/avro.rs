@@ -38,7 +38,10 @@ async fn avro_tables_read_by_column_name() {
         "CREATE EXTERNAL TABLE events (score double, id bigint, missing string) STORED AS AVRO LOCATION '{}'",
         dir.display()
     );
-    assert!(matches!(session.execute(&ddl).await.unwrap(), Output::Done(_)));
+    assert!(matches!(
+        session.execute(&ddl).await.unwrap(),
+        Output::Done(_)
+    ));
     let Output::Rows(stream) = session
         .execute("SELECT id, score, missing IS NULL AS missing_is_null FROM events ORDER BY id")
         .await
@@ -47,7 +50,9 @@ async fn avro_tables_read_by_column_name() {
         panic!("a query returns rows")
     };
     let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
     assert_eq!(
         text,
         "+----+-------+-----------------+\n\

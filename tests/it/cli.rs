@@ -141,7 +141,8 @@ fn tpch_generate_writes_every_table() {
 fn a_postgres_metastore_is_shared_by_processes() {
     // The database `quarry_metastore_test` is created by the metastore crate's tests and
     // here when missing; this test only adds and drops its own metastore database.
-    let server = std::env::var("QUARRY_TEST_PG_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
+    let server = std::env::var("QUARRY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
     let created = Command::new("psql")
         .args(["-h", "127.0.0.1", "-U", "root", "-d", "postgres", "-qAtc"])
         .arg("SELECT 1 FROM pg_database WHERE datname = 'quarry_metastore_test'")
@@ -149,18 +150,42 @@ fn a_postgres_metastore_is_shared_by_processes() {
         .expect("psql runs");
     if !String::from_utf8_lossy(&created.stdout).contains('1') {
         let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "root", "-d", "postgres", "-qc", "CREATE DATABASE quarry_metastore_test"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "root",
+                "-d",
+                "postgres",
+                "-qc",
+                "CREATE DATABASE quarry_metastore_test",
+            ])
             .output();
     }
     let url = format!("{server}/quarry_metastore_test");
     let db = format!("cli_{}", std::process::id());
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let first = quarry(one.path(), &["--metastore-url", &url, "-e", &format!("CREATE DATABASE {db}")]);
+    let first = quarry(
+        one.path(),
+        &[
+            "--metastore-url",
+            &url,
+            "-e",
+            &format!("CREATE DATABASE {db}"),
+        ],
+    );
     assert!(first.status.success(), "{}", stderr(&first));
     // Another data directory, same metastore: the database is there.
     let second = quarry(
         two.path(),
-        &["--metastore-url", &url, "--format", "csv", "-e", &format!("SHOW DATABASES LIKE '{db}'; DROP DATABASE {db}")],
+        &[
+            "--metastore-url",
+            &url,
+            "--format",
+            "csv",
+            "-e",
+            &format!("SHOW DATABASES LIKE '{db}'; DROP DATABASE {db}"),
+        ],
     );
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(stdout(&second), format!("database_name\n{db}\n"));

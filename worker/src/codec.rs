@@ -1,0 +1,290 @@
+//! Quarry's plan codecs. They wrap Ballista's codecs and hand them everything that is not
+//! Quarry's own, so shuffles, file formats and functions keep serializing.
+//!
+//! ```text
+//!  logical plan ──► QuarryLogicalCodec ──► bytes ──► scheduler (rebuilds MetastoreTable
+//!                      │ MetastoreTable: tag + table JSON        from the JSON + its metastore)
+//!                      └ anything else: BallistaLogicalExtensionCodec
+//!  physical stage ─► QuarryPhysicalCodec ─► bytes ──► worker
+//!                      │ MetastoreScanExec: tag + JSON (its DataSourceExec child serializes itself)
+//!                      └ anything else: BallistaPhysicalExtensionCodec
+//! ```
+//! Plans carry table definitions only: never credentials (those stay in each process's
+//! object-store registry).
+
+use std::sync::Arc;
+
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{TableReference, exec_err};
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{
+    AggregateUDF, Extension, HigherOrderUDF, LogicalPlan, ScalarUDF, WindowUDF,
+};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr_common::physical_expr::proto_decode::PhysicalExprDecodeCtx;
+use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprEncodeCtx;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use quarry_files::{MetastoreScanExec, MetastoreTable};
+use quarry_metastore::{Metastore, Table};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of an encoded [`MetastoreTable`].
+const METASTORE_TABLE_TAG: &[u8] = b"quarry.metastore_table.v1:";
+/// Prefix of an encoded [`MetastoreScanExec`].
+const METASTORE_SCAN_TAG: &[u8] = b"quarry.metastore_scan.v1:";
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Internal(format!("cannot decode {what}: {e}"))
+}
+
+/// Logical codec: metastore tables travel as their definition and are rebuilt over the
+/// decoding process's metastore (the scheduler's, in the coordinator).
+#[derive(Debug)]
+pub struct QuarryLogicalCodec {
+    inner: BallistaLogicalExtensionCodec,
+    metastore: Option<Metastore>,
+}
+
+impl QuarryLogicalCodec {
+    /// `metastore` is needed where logical plans are decoded (the scheduler); workers
+    /// decode only physical plans and pass `None`.
+    pub fn new(metastore: Option<Metastore>) -> Self {
+        Self {
+            inner: BallistaLogicalExtensionCodec::default(),
+            metastore,
+        }
+    }
+}
+
+impl LogicalExtensionCodec for QuarryLogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> Result<Extension> {
+        self.inner.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let Some(json) = buf.strip_prefix(METASTORE_TABLE_TAG) else {
+            return self
+                .inner
+                .try_decode_table_provider(buf, table_ref, schema, ctx);
+        };
+        let table: Table =
+            serde_json::from_slice(json).map_err(|e| corrupt("a metastore table", e))?;
+        let Some(metastore) = &self.metastore else {
+            return exec_err!(
+                "table {table_ref} needs the metastore, which this process does not have"
+            );
+        };
+        Ok(Arc::new(MetastoreTable::try_new(table, metastore.clone())?))
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        match node.downcast_ref::<MetastoreTable>() {
+            Some(table) => {
+                buf.extend_from_slice(METASTORE_TABLE_TAG);
+                serde_json::to_writer(buf, table.table())
+                    .map_err(|e| corrupt("a metastore table", e))
+            }
+            None => self.inner.try_encode_table_provider(table_ref, node, buf),
+        }
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.inner.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.inner.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udwf(node, buf)
+    }
+
+    fn try_decode_higher_order_function(
+        &self,
+        name: &str,
+        buf: &[u8],
+    ) -> Result<Arc<HigherOrderUDF>> {
+        self.inner.try_decode_higher_order_function(name, buf)
+    }
+
+    fn try_encode_higher_order_function(
+        &self,
+        node: &HigherOrderUDF,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.inner.try_encode_higher_order_function(node, buf)
+    }
+}
+
+/// The fields of a [`MetastoreScanExec`]; its child travels as a plan of its own.
+#[derive(Serialize, Deserialize)]
+struct ScanFields {
+    table: String,
+    selected: usize,
+    total: usize,
+}
+
+/// Physical codec: Quarry's plan nodes, then Ballista's.
+#[derive(Debug, Default)]
+pub struct QuarryPhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for QuarryPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(json) = buf.strip_prefix(METASTORE_SCAN_TAG) else {
+            return self.inner.try_decode(buf, inputs, ctx, proto_converter);
+        };
+        let fields: ScanFields =
+            serde_json::from_slice(json).map_err(|e| corrupt("a metastore scan", e))?;
+        let [input] = inputs else {
+            return exec_err!("a metastore scan has one input, got {}", inputs.len());
+        };
+        Ok(Arc::new(MetastoreScanExec::new(
+            fields.table,
+            fields.selected,
+            fields.total,
+            Arc::clone(input),
+        )))
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        match node.downcast_ref::<MetastoreScanExec>() {
+            Some(scan) => {
+                let (selected, total) = scan.partitions();
+                let fields = ScanFields {
+                    table: scan.table().to_string(),
+                    selected,
+                    total,
+                };
+                buf.extend_from_slice(METASTORE_SCAN_TAG);
+                serde_json::to_writer(buf, &fields).map_err(|e| corrupt("a metastore scan", e))
+            }
+            None => self.inner.try_encode(node, buf, proto_converter),
+        }
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+        self.inner.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
+        self.inner.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.inner.try_encode_udwf(node, buf)
+    }
+
+    fn try_decode_higher_order_function(
+        &self,
+        name: &str,
+        buf: &[u8],
+    ) -> Result<Arc<HigherOrderUDF>> {
+        self.inner.try_decode_higher_order_function(name, buf)
+    }
+
+    fn try_encode_higher_order_function(
+        &self,
+        node: &HigherOrderUDF,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.inner.try_encode_higher_order_function(node, buf)
+    }
+
+    fn try_decode_expr(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn PhysicalExpr>],
+        ctx: &PhysicalExprDecodeCtx<'_>,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        self.inner.try_decode_expr(buf, inputs, ctx)
+    }
+
+    fn try_encode_expr(
+        &self,
+        node: &Arc<dyn PhysicalExpr>,
+        buf: &mut Vec<u8>,
+        ctx: &PhysicalExprEncodeCtx<'_>,
+    ) -> Result<()> {
+        self.inner.try_encode_expr(node, buf, ctx)
+    }
+}

@@ -1,0 +1,200 @@
+//! A metastore table survives the trip through Quarry's codecs (which wrap Ballista's):
+//! the logical plan rebuilt over the metastore and the physical plan rebuilt in a fresh
+//! "worker" context give the same rows as the original plans.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::physical_plan::{collect, displayable};
+use datafusion::prelude::SessionContext;
+use datafusion_proto::bytes::{
+    logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+    physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+};
+use quarry_files::MetastoreTable;
+use quarry_metastore::{
+    Column, Database, HiveType, Metastore, Partition, StorageDescriptor, StorageFormat, Table,
+    TableType,
+};
+use quarry_worker::{QuarryLogicalCodec, QuarryPhysicalCodec};
+
+fn table(name: &str, location: &str, format: StorageFormat, partitioned: bool) -> Table {
+    Table {
+        database: "default".into(),
+        name: name.into(),
+        table_type: TableType::External,
+        columns: vec![
+            Column::new("id", HiveType::BigInt),
+            Column::new("amount", HiveType::Double),
+        ],
+        partition_keys: if partitioned {
+            vec![Column::new("region", HiveType::String)]
+        } else {
+            vec![]
+        },
+        storage: StorageDescriptor {
+            location: location.into(),
+            format,
+            serde_properties: quarry_files::serde_defaults(format)
+                .into_iter()
+                .chain(if format == StorageFormat::TextFile {
+                    vec![("field.delim".to_string(), ",".to_string())]
+                } else {
+                    vec![]
+                })
+                .collect::<BTreeMap<_, _>>(),
+        },
+        properties: BTreeMap::new(),
+        view_sql: None,
+        statistics: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+async fn rows(ctx: &SessionContext, plan: datafusion::logical_expr::LogicalPlan) -> String {
+    let batches = ctx
+        .execute_logical_plan(plan)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn metastore_tables_round_trip_through_the_codecs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let writer = SessionContext::new();
+    for sql in [
+        format!(
+            "COPY (SELECT * FROM (VALUES (1, 10.5, 'eu'), (2, 20.0, 'us'), (3, 30.25, 'eu')) AS t(id, amount, region)) TO '{root}/sales/' STORED AS PARQUET PARTITIONED BY (region)"
+        ),
+        format!(
+            "COPY (SELECT * FROM (VALUES (7, 1.5), (8, NULL)) AS t(id, amount)) TO '{root}/text/data.csv' STORED AS CSV OPTIONS ('format.has_header' 'false')"
+        ),
+    ] {
+        writer.sql(&sql).await.unwrap().collect().await.unwrap();
+    }
+
+    let metastore = Metastore::open_sqlite(dir.path().join("metastore.db"))
+        .await
+        .unwrap();
+    metastore
+        .create_database(&Database::new("default", format!("file://{root}/")), true)
+        .await
+        .unwrap();
+    let sales = table(
+        "sales",
+        &format!("file://{root}/sales/"),
+        StorageFormat::Parquet,
+        true,
+    );
+    metastore.create_table(&sales, false, false).await.unwrap();
+    metastore
+        .add_partitions(
+            &sales,
+            &["eu", "us"].map(|r| Partition {
+                values: vec![r.into()],
+                location: format!("file://{root}/sales/region={r}/"),
+            }),
+            false,
+        )
+        .await
+        .unwrap();
+    let text = table(
+        "text",
+        &format!("file://{root}/text/"),
+        StorageFormat::TextFile,
+        false,
+    );
+
+    let ctx = SessionContext::new();
+    ctx.register_table(
+        "sales",
+        Arc::new(MetastoreTable::try_new(sales, metastore.clone()).unwrap()),
+    )
+    .unwrap();
+    ctx.register_table(
+        "text",
+        Arc::new(MetastoreTable::try_new(text, metastore.clone()).unwrap()),
+    )
+    .unwrap();
+
+    let logical_codec = QuarryLogicalCodec::new(Some(metastore.clone()));
+    let physical_codec = QuarryPhysicalCodec::default();
+    for sql in [
+        "SELECT region, sum(amount) AS total, count(*) AS n FROM sales WHERE region = 'eu' GROUP BY region",
+        "SELECT s.id, s.region, t.amount FROM sales s JOIN text t ON s.id + 6 = t.id ORDER BY s.id",
+    ] {
+        let df = ctx.sql(sql).await.unwrap();
+        let plan = df.logical_plan().clone();
+        let expected = rows(&ctx, plan.clone()).await;
+
+        // Logical: as the client sends it to the scheduler.
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &logical_codec).unwrap();
+        let decoded =
+            logical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &logical_codec)
+                .unwrap();
+        assert_eq!(
+            rows(&ctx, decoded).await,
+            expected,
+            "logical round trip of {sql}"
+        );
+
+        // Physical: as the scheduler sends a stage to a worker with its own context.
+        let physical = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let bytes =
+            physical_plan_to_bytes_with_extension_codec(Arc::clone(&physical), &physical_codec)
+                .unwrap();
+        let worker = SessionContext::new();
+        let decoded = physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &worker.task_ctx(),
+            &physical_codec,
+        )
+        .unwrap();
+        assert_eq!(
+            displayable(decoded.as_ref()).indent(true).to_string(),
+            displayable(physical.as_ref()).indent(true).to_string(),
+            "the decoded plan is the same plan"
+        );
+        let batches = collect(decoded, worker.task_ctx()).await.unwrap();
+        assert_eq!(
+            pretty_format_batches(&batches).unwrap().to_string(),
+            expected,
+            "physical round trip of {sql}"
+        );
+    }
+
+    // Plans name the table's partitions read, and carry no metastore handle.
+    let physical = ctx
+        .sql("SELECT * FROM sales WHERE region = 'us'")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let bytes = physical_plan_to_bytes_with_extension_codec(physical, &physical_codec).unwrap();
+    let decoded = physical_plan_from_bytes_with_extension_codec(
+        &bytes,
+        &SessionContext::new().task_ctx(),
+        &physical_codec,
+    )
+    .unwrap();
+    assert!(
+        displayable(decoded.as_ref())
+            .indent(true)
+            .to_string()
+            .contains("MetastoreScanExec: table=default.sales, partitions=1/2")
+    );
+}
