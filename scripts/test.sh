@@ -44,6 +44,12 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
+# Real PostgreSQL clients for the wire-protocol tests: psql (preinstalled) and psycopg 3.
+if ! python3 -c "import psycopg" 2>/dev/null; then
+  say "installing psycopg"
+  python3 -m pip install -q "psycopg[binary]==3.3.9"
+fi
+
 say "building"
 cargo build --locked --workspace --all-targets
 say "testing"

@@ -146,11 +146,6 @@ async fn open_engine(data: &DataArgs) -> Result<Engine, String> {
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Local(args) => {
-            if let Some(listen) = &args.listen {
-                return Err(format!(
-                    "--listen {listen}: the PostgreSQL wire protocol server is not built yet"
-                ));
-            }
             let engine = open_engine(&args.data).await?;
             if !args.no_tpch
                 && let Some(message) = ensure_tpch(&engine, args.tpch_sf)
@@ -159,7 +154,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             {
                 eprintln!("quarry: {message}");
             }
-            shell::run(engine, Script::from(args.script)).await
+            let Some(listen) = args.listen else {
+                return shell::run(engine, Script::from(args.script)).await;
+            };
+            let server = start_server(engine.clone(), listen).await?;
+            let code = shell::run(engine, Script::from(args.script)).await?;
+            // The end of the shell's input ends the shell, not the server.
+            wait_for_stop_signal().await;
+            server.stop().await?;
+            Ok(code)
         }
         Command::Shell(args) => {
             let engine = open_engine(&args.data).await?;
@@ -184,6 +187,71 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             eprintln!("generated in {:.1} s", started.elapsed().as_secs_f64());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The PostgreSQL front end running in the background.
+struct RunningServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+async fn start_server(engine: Engine, listen: String) -> Result<RunningServer, String> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound) = tokio::sync::oneshot::channel();
+    let config = quarry_pgwire::ServerConfig {
+        listen: listen.clone(),
+    };
+    let task = tokio::spawn(quarry_pgwire::serve(
+        engine,
+        config,
+        move |addr| {
+            let _ = bound_tx.send(addr);
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    match bound.await {
+        Ok(addr) => {
+            eprintln!(
+                "quarry: serving the PostgreSQL protocol on {addr}; connections are trusted (any user name, no password)"
+            );
+            Ok(RunningServer { stop, task })
+        }
+        Err(_) => {
+            let error = match task.await {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => "the server stopped".to_string(),
+                Err(e) => e.to_string(),
+            };
+            Err(format!("cannot listen on {listen}: {error}"))
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn wait_for_stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::object_store::ObjectStore;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use quarry_files::{list_data_files, normalize_location, partition_value, serde_defaults, types};
 use quarry_metastore::{
     Column, ColumnStatistics, Database, HiveType, Partition, StorageDescriptor, StorageFormat,
@@ -115,6 +115,17 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
             Ok(Output::Done("ALTER TABLE".into()))
         }
         Statement::RepairTable { table } => repair_table(session, &table).await,
+        Statement::Transaction(tag) => Ok(Output::Done(tag.to_string())),
+        Statement::SetVariable { name, value } => {
+            session.set_variable(&name, &value);
+            Ok(Output::Done("SET".into()))
+        }
+        Statement::ShowVariable { name } => match session.variable(&name) {
+            Some(value) => Output::text_rows(&[name.as_str()], vec![vec![value]]),
+            None => Err(CoordinatorError::Invalid(format!(
+                "unrecognized configuration parameter \"{name}\""
+            ))),
+        },
         Statement::Analyze { table } => analyze_table(session, &table).await,
         Statement::ShowDatabases { .. }
         | Statement::ShowTables { .. }
@@ -406,8 +417,6 @@ async fn delete_files(session: &Session, location: &str) {
         tracing::warn!(location, error = %e.user_message(), "could not delete managed files");
     }
 }
-
-use futures::StreamExt;
 
 async fn create_view(
     session: &Session,

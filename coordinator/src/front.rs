@@ -11,6 +11,9 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::{CoordinatorError, Result};
 
+/// Tag of `ROLLBACK TO SAVEPOINT`, which (unlike ROLLBACK) does not end a transaction.
+pub const ROLLBACK_TO_SAVEPOINT: &str = "ROLLBACK TO SAVEPOINT";
+
 /// A possibly qualified name: `t`, `db.t` or `catalog.db.t`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectName {
@@ -112,6 +115,19 @@ pub enum Statement {
     Analyze {
         table: ObjectName,
     },
+    /// BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE: accepted for clients that send them;
+    /// Quarry's reads are not transactional. Holds the command tag.
+    Transaction(&'static str),
+    /// `SET name = value` for a client setting outside DataFusion's namespaces
+    /// (`application_name`, `extra_float_digits`, ...): kept in the session.
+    SetVariable {
+        name: String,
+        value: String,
+    },
+    /// `SHOW name` of such a setting.
+    ShowVariable {
+        name: String,
+    },
 }
 
 /// Parses one statement if it is Quarry's; `Ok(None)` hands it to DataFusion.
@@ -144,6 +160,35 @@ pub fn parse(sql: &str) -> Result<Option<Statement>> {
                 table: p.object_name()?,
             })
         }
+        Some("BEGIN" | "START") => {
+            p.next();
+            p.pos = p.tokens.len();
+            Some(Statement::Transaction("BEGIN"))
+        }
+        Some("COMMIT" | "END") => {
+            p.next();
+            p.pos = p.tokens.len();
+            Some(Statement::Transaction("COMMIT"))
+        }
+        Some("ROLLBACK" | "ABORT") => {
+            p.next();
+            let to_savepoint = p.peek_word().as_deref() == Some("TO");
+            p.pos = p.tokens.len();
+            Some(Statement::Transaction(if to_savepoint {
+                ROLLBACK_TO_SAVEPOINT
+            } else {
+                "ROLLBACK"
+            }))
+        }
+        Some("SAVEPOINT") => {
+            p.pos = p.tokens.len();
+            Some(Statement::Transaction("SAVEPOINT"))
+        }
+        Some("RELEASE") => {
+            p.pos = p.tokens.len();
+            Some(Statement::Transaction("RELEASE"))
+        }
+        Some("SET") => p.parse_set()?,
         Some("ANALYZE") => {
             p.next();
             p.expect_word("TABLE")?;
@@ -651,8 +696,48 @@ impl<'a> Parser<'a> {
         Ok(None)
     }
 
+    /// `SET [SESSION|LOCAL] name {=|TO} value`, for names outside DataFusion's namespaces.
+    fn parse_set(&mut self) -> Result<Option<Statement>> {
+        self.next();
+        if self.eat_word("SESSION") {
+            self.eat_word("CHARACTERISTICS");
+        }
+        self.eat_word("LOCAL");
+        let Some(Token::Word(first)) = self.peek().cloned() else {
+            return Ok(None);
+        };
+        let name = first.value.to_lowercase();
+        let is_datafusion = self.tokens.get(self.pos + 1).map(|t| &t.token) == Some(&Token::Period);
+        if is_datafusion || name == "time" {
+            return Ok(None);
+        }
+        self.pos += 1;
+        if !(self.eat(&Token::Eq) || self.eat_word("TO")) {
+            return Ok(None);
+        }
+        let start = self.offset_of_current();
+        let value = self.sql[start..].trim().trim_end_matches(';').trim();
+        let value = value.trim_matches('\'').to_string();
+        self.pos = self.tokens.len();
+        Ok(Some(Statement::SetVariable { name, value }))
+    }
+
     fn parse_show(&mut self) -> Result<Option<Statement>> {
         self.next();
+        if let Some(Token::Word(w)) = self.peek().cloned()
+            && self.tokens.len() == self.pos + 1
+            && !w.value.eq_ignore_ascii_case("ALL")
+            && !w.value.contains('.')
+            && !matches!(
+                w.value.to_ascii_uppercase().as_str(),
+                "DATABASES" | "SCHEMAS" | "TABLES" | "PARTITIONS"
+            )
+        {
+            self.pos += 1;
+            return Ok(Some(Statement::ShowVariable {
+                name: w.value.to_lowercase(),
+            }));
+        }
         if self.eat_word("DATABASES") || self.eat_word("SCHEMAS") {
             return Ok(Some(Statement::ShowDatabases { like: self.like()? }));
         }

@@ -30,4 +30,4 @@ pub mod split;
 pub use bootstrap::ensure_tpch;
 pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
 pub use error::{CoordinatorError, Result};
-pub use session::{Output, Session};
+pub use session::{Output, Prepared, Session};

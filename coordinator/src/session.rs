@@ -50,11 +50,17 @@ impl Output {
 pub struct Session {
     engine: Engine,
     ctx: SessionContext,
+    /// Client settings outside DataFusion's namespaces (`SET application_name = ...`).
+    variables: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Session {
     pub(crate) fn new(engine: Engine, ctx: SessionContext) -> Self {
-        Self { engine, ctx }
+        Self {
+            engine,
+            ctx,
+            variables: Default::default(),
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -64,6 +70,36 @@ impl Session {
     /// DataFusion's context of this session.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Sets a client setting (`SET name = value` outside DataFusion's namespaces).
+    pub fn set_variable(&self, name: &str, value: &str) {
+        self.variables
+            .lock()
+            .expect("session variables")
+            .insert(name.to_string(), value.to_string());
+    }
+
+    /// A client setting: one set in this session, else the value PostgreSQL clients expect.
+    pub fn variable(&self, name: &str) -> Option<String> {
+        if let Some(value) = self.variables.lock().expect("session variables").get(name) {
+            return Some(value.clone());
+        }
+        let default = match name {
+            "server_version" => "15.0",
+            "server_version_num" => "150000",
+            "server_encoding" | "client_encoding" => "UTF8",
+            "standard_conforming_strings" | "integer_datetimes" => "on",
+            "datestyle" => "ISO, MDY",
+            "timezone" => "UTC",
+            "transaction_isolation" => "read committed",
+            "default_transaction_read_only" | "transaction_read_only" => "off",
+            "search_path" => return Some(self.current_database()),
+            "application_name" => "",
+            "max_identifier_length" => "63",
+            _ => return None,
+        };
+        Some(default.to_string())
     }
 
     /// The current database (`USE db` changes it).
@@ -104,9 +140,17 @@ impl Session {
     /// Runs one statement (no trailing `;` needed). Quarry's own statements are executed
     /// here; everything else is planned and run by DataFusion.
     pub async fn execute(&self, sql: &str) -> Result<Output> {
+        match self.prepare(sql).await? {
+            Prepared::Quarry(statement) => ddl::execute(self, statement).await,
+            Prepared::Plan(plan) => self.execute_plan(plan).await,
+        }
+    }
+
+    /// Parses and plans a statement without running it (the extended protocol's Parse).
+    pub async fn prepare(&self, sql: &str) -> Result<Prepared> {
         self.engine.catalog().refresh().await?;
         if let Some(statement) = front::parse(sql)? {
-            return ddl::execute(self, statement).await;
+            return Ok(Prepared::Quarry(statement));
         }
         let plan = self.ctx.state().create_logical_plan(sql).await?;
         if let LogicalPlan::Ddl(ddl) = &plan {
@@ -115,6 +159,16 @@ impl Session {
                 ddl_name(ddl)
             )));
         }
+        Ok(Prepared::Plan(plan))
+    }
+
+    /// Runs Quarry's own statement that [`Session::prepare`] returned.
+    pub async fn execute_quarry(&self, statement: front::Statement) -> Result<Output> {
+        ddl::execute(self, statement).await
+    }
+
+    /// Runs a plan from [`Session::prepare`] (with its parameters already bound).
+    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<Output> {
         let tag = command_tag(&plan);
         let df = self.ctx.execute_logical_plan(plan).await?;
         match tag {
@@ -125,6 +179,15 @@ impl Session {
             None => Ok(Output::Rows(df.execute_stream().await?)),
         }
     }
+}
+
+/// A statement parsed and planned, not yet run.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// One of Quarry's statements (DDL, SHOW, ...): planned when run.
+    Quarry(front::Statement),
+    /// A DataFusion plan, possibly with `$n` parameters.
+    Plan(LogicalPlan),
 }
 
 /// Statements that produce no rows, with their PostgreSQL command tags.

@@ -7,6 +7,7 @@
 
 mod avro;
 mod cli;
+mod pgwire;
 mod servers;
 mod slt;
 mod tpch;

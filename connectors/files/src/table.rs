@@ -186,7 +186,7 @@ impl MetastoreTable {
             return Statistics::new_unknown(&self.schema);
         };
         let whole = selected.partitions.len() == selected.total;
-        metastore_statistics(&self.table, stats, &self.schema, whole)
+        metastore_statistics(stats, &self.schema, whole)
     }
 }
 
@@ -268,12 +268,7 @@ fn unqualified(expr: Expr) -> Result<Expr> {
 
 /// Statistics kept by ANALYZE, in DataFusion's form. When partitions were pruned, counts
 /// are only upper bounds.
-fn metastore_statistics(
-    table: &Table,
-    stats: &TableStatistics,
-    schema: &SchemaRef,
-    whole: bool,
-) -> Statistics {
+fn metastore_statistics(stats: &TableStatistics, schema: &SchemaRef, whole: bool) -> Statistics {
     let exact_or_bound = |n: usize| {
         if whole {
             Precision::Exact(n)
@@ -303,7 +298,6 @@ fn metastore_statistics(
         col_stats.min_value = parse(&s.min);
         col_stats.max_value = parse(&s.max);
     }
-    let _ = table;
     out
 }
 
@@ -477,7 +471,7 @@ impl TableProvider for MetastoreTable {
 
     fn statistics(&self) -> Option<Statistics> {
         let stats = self.table.statistics.as_ref()?;
-        Some(metastore_statistics(&self.table, stats, &self.schema, true))
+        Some(metastore_statistics(stats, &self.schema, true))
     }
 }
 

@@ -1,0 +1,59 @@
+//! SQLSTATE codes for Quarry's errors: decided by error type, in this one place.
+
+use datafusion::error::DataFusionError;
+use pgwire::error::{ErrorInfo, PgWireError};
+use quarry_coordinator::CoordinatorError;
+use quarry_metastore::MetastoreError;
+
+fn sqlstate(err: &CoordinatorError) -> &'static str {
+    match err {
+        CoordinatorError::Syntax(_) => "42601",
+        CoordinatorError::Unsupported(_) => "0A000",
+        CoordinatorError::CatalogNotFound(_) => "3D000",
+        CoordinatorError::Invalid(_) => "22023",
+        CoordinatorError::Metastore(e) => match e {
+            MetastoreError::DatabaseNotFound(_) => "3F000",
+            MetastoreError::DatabaseExists(_) => "42P06",
+            MetastoreError::DatabaseNotEmpty { .. } => "2BP01",
+            MetastoreError::TableNotFound { .. } => "42P01",
+            MetastoreError::TableExists { .. } | MetastoreError::PartitionExists { .. } => "42P07",
+            MetastoreError::PartitionNotFound { .. } => "42704",
+            MetastoreError::InvalidType { .. } => "42704",
+            _ => "XX000",
+        },
+        CoordinatorError::Files(_) => "58030",
+        CoordinatorError::DataFusion(e) => datafusion_sqlstate(e),
+    }
+}
+
+fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
+    match err {
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::SchemaError(..) => "42703",
+        DataFusionError::Plan(_) => "42000",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            datafusion_sqlstate(inner)
+        }
+        DataFusionError::Shared(inner) => datafusion_sqlstate(inner),
+        DataFusionError::External(inner) => match inner.downcast_ref::<DataFusionError>() {
+            Some(inner) => datafusion_sqlstate(inner),
+            None => "XX000",
+        },
+        _ => "XX000",
+    }
+}
+
+/// The ErrorResponse a client sees.
+pub(crate) fn error_info(err: &CoordinatorError) -> ErrorInfo {
+    ErrorInfo::new(
+        "ERROR".to_string(),
+        sqlstate(err).to_string(),
+        err.user_message(),
+    )
+}
+
+pub(crate) fn user_error(err: CoordinatorError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(&err)))
+}

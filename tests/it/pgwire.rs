@@ -1,0 +1,148 @@
+//! `quarry local --listen`: real PostgreSQL clients (psql, psycopg 3) against Quarry.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+
+/// A `quarry local --listen` process on a free loopback port, stopped (by PID) on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args([
+                "local",
+                "--tpch-sf",
+                "0.01",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("serving the PostgreSQL protocol") {
+                break;
+            }
+        }
+        Server {
+            child,
+            port,
+            _data: data,
+        }
+    }
+
+    fn psql(&self, sql: &str) -> std::process::Output {
+        Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "anyone",
+                "-d",
+                "anydb",
+            ])
+            .args(["-X", "-A", "-F", ",", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql runs")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn psql_and_psycopg_query_quarry() {
+    let server = Server::start();
+
+    let out =
+        server.psql("SELECT n_name, n_regionkey FROM tpch.nation WHERE n_nationkey < 3 ORDER BY 1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n_name,n_regionkey\nALGERIA,0\nARGENTINA,1\nBRAZIL,1\n(3 rows)\n"
+    );
+
+    // A bad statement is an error with a SQLSTATE; the server stays up.
+    let out = server.psql("SELECT * FROM tpch.missing");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = server.psql("SHOW TABLES IN tpch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lineitem"));
+
+    // psycopg 3: extended protocol, bound parameters, prepared statements, binary results,
+    // transactions and DEALLOCATE as the driver sends them.
+    let script = format!(
+        r#"
+import psycopg
+with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
+    cur = conn.cursor()
+    cur.execute("SELECT n_name FROM tpch.nation WHERE n_nationkey < %s AND n_name LIKE %s ORDER BY 1", (5, "A%"))
+    print(cur.fetchall())
+    for key in (7, 8):
+        cur.execute("SELECT n_name FROM tpch.nation WHERE n_nationkey = %s", (key,), prepare=True)
+        print(cur.fetchall())
+    cur = conn.cursor(binary=True)
+    cur.execute("SELECT count(*), sum(o_totalprice), min(o_orderdate) FROM tpch.orders WHERE o_orderdate >= %s::date", ("1995-01-01",))
+    print(cur.fetchall())
+    try:
+        cur.execute("SELECT * FROM nope")
+    except psycopg.Error as e:
+        print("error", e.sqlstate)
+    conn.rollback()
+    cur.execute("SELECT 42")
+    print(cur.fetchall())
+"#,
+        port = server.port
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "psycopg script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[('ALGERIA',), ('ARGENTINA',)]\n[('GERMANY',)]\n[('INDIA',)]\n\
+         [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\nerror 42000\n[(42,)]\n"
+    );
+}
