@@ -1,0 +1,374 @@
+//! `quarry-bench tpch --sf 1 --mode local|pgwire`: the 22 TPC-H queries with a warm-up and
+//! timed runs; per query the median, rows and whether the answer matched the reference.
+//! A wrong answer fails the run. Results print as markdown and are written as JSON.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::TryStreamExt;
+use quarry_coordinator::{Engine, EngineConfig, Output, Session, ensure_tpch};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "quarry-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// TPC-H queries 1 to 22.
+    Tpch(TpchArgs),
+}
+
+#[derive(clap::Args)]
+struct TpchArgs {
+    #[arg(long, default_value_t = 1.0)]
+    sf: f64,
+    #[arg(long, value_enum, default_value_t = Mode::Local)]
+    mode: Mode,
+    /// Timed runs per query (after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Queries to run, e.g. `1,3,18`; all 22 by default.
+    #[arg(long, value_delimiter = ',')]
+    queries: Vec<usize>,
+    /// Where the data and metastore live; generated on first use.
+    #[arg(long, default_value = "target/bench-data")]
+    data_dir: PathBuf,
+    /// JSON results file; default benches/results/tpch-sf<SF>-<mode>.json.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, Serialize, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    /// The embedded engine, in this process.
+    Local,
+    /// Through the PostgreSQL wire protocol (tokio-postgres, text results).
+    Pgwire,
+    /// Coordinator and two workers: not built yet.
+    Distributed,
+}
+
+#[derive(Serialize)]
+struct QueryResult {
+    query: usize,
+    median_ms: f64,
+    runs_ms: Vec<f64>,
+    rows: usize,
+    answer: &'static str,
+}
+
+#[derive(Serialize)]
+struct Report {
+    sf: f64,
+    mode: Mode,
+    runs: usize,
+    machine: String,
+    total_median_ms: f64,
+    cpu_seconds: f64,
+    peak_rss_mib: f64,
+    queries: Vec<QueryResult>,
+}
+
+/// Runs one query to completion and returns its rows as text.
+trait Runner {
+    async fn run(&mut self, sql: &str) -> Result<Vec<Vec<String>>, String>;
+}
+
+struct LocalRunner {
+    session: Session,
+}
+
+fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+impl Runner for LocalRunner {
+    async fn run(&mut self, sql: &str) -> Result<Vec<Vec<String>>, String> {
+        match self
+            .session
+            .execute(sql)
+            .await
+            .map_err(|e| e.user_message())?
+        {
+            Output::Rows(stream) => {
+                let batches: Vec<RecordBatch> =
+                    stream.try_collect().await.map_err(|e| e.to_string())?;
+                text_rows(&batches)
+            }
+            Output::Done(_) => Ok(vec![]),
+        }
+    }
+}
+
+struct PgwireRunner {
+    client: tokio_postgres::Client,
+}
+
+impl Runner for PgwireRunner {
+    async fn run(&mut self, sql: &str) -> Result<Vec<Vec<String>>, String> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// CPU seconds used by this process so far (user + system), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields after the command name: utime is the 12th, stime the 13th (0-based 11, 12).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory of this process in MiB, from /proc.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    format!("{cores} cores, {mem:.0} GiB")
+}
+
+async fn bench(args: TpchArgs) -> Result<(), String> {
+    let engine = Engine::open(EngineConfig::new(&args.data_dir))
+        .await
+        .map_err(|e| e.user_message())?;
+    if let Some(message) = ensure_tpch(&engine, args.sf)
+        .await
+        .map_err(|e| e.user_message())?
+    {
+        eprintln!("{message}");
+    }
+    let queries: Vec<usize> = if args.queries.is_empty() {
+        (1..=22).collect()
+    } else {
+        args.queries.clone()
+    };
+    let results = match args.mode {
+        Mode::Local => {
+            let mut runner = LocalRunner {
+                session: engine.new_session(),
+            };
+            runner.run("USE tpch").await?;
+            run_all(&mut runner, &args, &queries).await?
+        }
+        Mode::Pgwire => {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let (bound_tx, bound) = tokio::sync::oneshot::channel();
+            let server = tokio::spawn(quarry_pgwire::serve(
+                engine.clone(),
+                quarry_pgwire::ServerConfig {
+                    listen: "127.0.0.1:0".into(),
+                },
+                move |addr| {
+                    let _ = bound_tx.send(addr);
+                },
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            let addr = bound
+                .await
+                .map_err(|_| "the server did not start".to_string())?;
+            let (client, connection) = tokio_postgres::connect(
+                &format!("host=127.0.0.1 port={} user=bench dbname=tpch", addr.port()),
+                tokio_postgres::NoTls,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            tokio::spawn(connection);
+            let mut runner = PgwireRunner { client };
+            runner.run("USE tpch").await?;
+            let results = run_all(&mut runner, &args, &queries).await;
+            let _ = stop.send(());
+            let _ = server.await;
+            results?
+        }
+        Mode::Distributed => {
+            return Err("--mode distributed: coordinator and workers are not built yet".into());
+        }
+    };
+    let report = Report {
+        sf: args.sf,
+        mode: args.mode,
+        runs: args.runs,
+        machine: machine(),
+        total_median_ms: results.iter().map(|r| r.median_ms).sum(),
+        cpu_seconds: cpu_seconds(),
+        peak_rss_mib: peak_rss_mib(),
+        queries: results,
+    };
+    print_markdown(&report);
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(
+            format!("benches/results/tpch-sf{}-{:?}.json", args.sf, args.mode).to_lowercase(),
+        )
+    });
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("results written to {}", out.display());
+    let wrong: Vec<String> = report
+        .queries
+        .iter()
+        .filter(|q| q.answer == "wrong")
+        .map(|q| format!("q{}", q.query))
+        .collect();
+    if !wrong.is_empty() {
+        return Err(format!("wrong answers: {}", wrong.join(", ")));
+    }
+    Ok(())
+}
+
+async fn run_all(
+    runner: &mut impl Runner,
+    args: &TpchArgs,
+    queries: &[usize],
+) -> Result<Vec<QueryResult>, String> {
+    let mut results = Vec::new();
+    for &n in queries {
+        let sql = quarry_tpch::query(n).ok_or_else(|| format!("no TPC-H query {n}"))?;
+        let rows = runner.run(sql).await.map_err(|e| format!("q{n}: {e}"))?;
+        let answer = match quarry_tpch::answer(args.sf, n) {
+            None => "unchecked",
+            Some(expected) => match quarry_tpch::check_answer(expected, &rows) {
+                Ok(()) => "ok",
+                Err(e) => {
+                    eprintln!("q{n}: wrong answer: {e}");
+                    "wrong"
+                }
+            },
+        };
+        let mut times = Vec::with_capacity(args.runs);
+        for _ in 0..args.runs {
+            let started = Instant::now();
+            runner.run(sql).await.map_err(|e| format!("q{n}: {e}"))?;
+            times.push(started.elapsed());
+        }
+        let mut sorted = times.clone();
+        sorted.sort();
+        let median = sorted
+            .get(sorted.len() / 2)
+            .copied()
+            .unwrap_or(Duration::ZERO);
+        let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
+        eprintln!("q{n:02}: {:>9.1} ms  {answer}", ms(median));
+        results.push(QueryResult {
+            query: n,
+            median_ms: ms(median),
+            runs_ms: times.into_iter().map(ms).collect(),
+            rows: rows.len(),
+            answer,
+        });
+    }
+    Ok(results)
+}
+
+fn print_markdown(report: &Report) {
+    println!(
+        "TPC-H SF {} through Quarry ({:?}), {} timed runs after a warm-up, {}",
+        report.sf, report.mode, report.runs, report.machine
+    );
+    println!();
+    println!("| query | median ms | rows | answer |");
+    println!("|---:|---:|---:|---|");
+    for q in &report.queries {
+        println!(
+            "| {} | {:.1} | {} | {} |",
+            q.query, q.median_ms, q.rows, q.answer
+        );
+    }
+    println!("| total | {:.1} | | |", report.total_median_ms);
+    println!();
+    println!(
+        "CPU {:.1} s, peak RSS {:.0} MiB",
+        report.cpu_seconds, report.peak_rss_mib
+    );
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let BenchCommand::Tpch(args) = cli.command;
+    match bench(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quarry-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
