@@ -44,6 +44,8 @@ struct CatalogInner {
     metastore: Metastore,
     names: RwLock<BTreeMap<String, BTreeSet<String>>>,
     views: OnceLock<ViewContext>,
+    /// Schemas that are not metastore databases: `pg_catalog`.
+    system: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
 }
 
 impl MetastoreCatalog {
@@ -53,6 +55,7 @@ impl MetastoreCatalog {
                 metastore,
                 names: RwLock::default(),
                 views: OnceLock::new(),
+                system: RwLock::default(),
             }),
         }
     }
@@ -139,16 +142,50 @@ impl CatalogInner {
 
 impl CatalogProvider for MetastoreCatalog {
     fn schema_names(&self) -> Vec<String> {
-        self.inner
+        let mut names: Vec<String> = self
+            .inner
             .names
             .read()
             .expect("catalog names lock")
             .keys()
             .cloned()
-            .collect()
+            .collect();
+        names.extend(
+            self.inner
+                .system
+                .read()
+                .expect("system schemas lock")
+                .keys()
+                .cloned(),
+        );
+        names
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        // Only system schemas come this way; databases are created through the metastore.
+        if name != "pg_catalog" {
+            return Err(DataFusionError::NotImplemented(format!(
+                "schema {name}: use CREATE DATABASE"
+            )));
+        }
+        let mut system = self.inner.system.write().expect("system schemas lock");
+        Ok(system.insert(name.to_string(), schema))
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(schema) = self
+            .inner
+            .system
+            .read()
+            .expect("system schemas lock")
+            .get(name)
+        {
+            return Some(Arc::clone(schema));
+        }
         let names = self.inner.names.read().expect("catalog names lock");
         let tables = names.get(name)?.clone();
         Some(Arc::new(DatabaseSchema {

@@ -10,6 +10,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use quarry_files::{QuarryObjectStoreRegistry, S3Config, normalize_location};
 use quarry_metastore::{Database, Metastore};
 
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+
 use crate::catalog::{MetastoreCatalog, QUARRY_CATALOG};
 use crate::session::Session;
 use crate::{CoordinatorError, Result};
@@ -149,7 +151,14 @@ impl Engine {
             .with_catalog_list(Arc::clone(&self.inner.catalogs))
             .with_default_features()
             .build();
-        Session::new(self.clone(), SessionContext::new_with_state(state))
+        let ctx = SessionContext::new_with_state(state);
+        // pg_catalog and the functions PostgreSQL clients call (current_schema(), ...).
+        if let Err(e) =
+            datafusion_pg_catalog::setup_pg_catalog(&ctx, QUARRY_CATALOG, EmptyContextProvider)
+        {
+            tracing::warn!(error = %e, "pg_catalog is not available in this session");
+        }
+        Session::new(self.clone(), ctx)
     }
 }
 

@@ -152,7 +152,11 @@ impl Session {
         if let Some(statement) = front::parse(sql)? {
             return Ok(Prepared::Quarry(statement));
         }
-        let plan = self.ctx.state().create_logical_plan(sql).await?;
+        let plan = self
+            .ctx
+            .state()
+            .create_logical_plan(&postgres_compatible(sql))
+            .await?;
         if let LogicalPlan::Ddl(ddl) = &plan {
             return Err(CoordinatorError::Unsupported(format!(
                 "{} is not supported here; Quarry's DDL is Hive's (CREATE EXTERNAL TABLE ... LOCATION)",
@@ -188,6 +192,17 @@ pub enum Prepared {
     Quarry(front::Statement),
     /// A DataFusion plan, possibly with `$n` parameters.
     Plan(LogicalPlan),
+}
+
+/// The statement rewritten for what PostgreSQL clients send (`'t'::regclass`,
+/// `OPERATOR(pg_catalog.~)`, `= ANY(array)`, psql's catalog queries, ...); the statement
+/// itself when the rewriter does not take it (DataFusion-only syntax).
+fn postgres_compatible(sql: &str) -> String {
+    let parser = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new();
+    match parser.parse(sql) {
+        Ok(statements) if statements.len() == 1 => statements[0].to_string(),
+        _ => sql.to_string(),
+    }
 }
 
 /// Statements that produce no rows, with their PostgreSQL command tags.

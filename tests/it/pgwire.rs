@@ -105,6 +105,36 @@ fn psql_and_psycopg_query_quarry() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("lineitem"));
 
+    // psql's catalog queries: \dt, \d, \dn through pg_catalog.
+    let out = server.psql("\\dt tpch.*");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("tpch,lineitem,table"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = server.psql("\\d tpch.nation");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("n_nationkey,bigint"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = server.psql("\\dn");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("tpch"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
     // psycopg 3: extended protocol, bound parameters, prepared statements, binary results,
     // transactions and DEALLOCATE as the driver sends them.
     let script = format!(
