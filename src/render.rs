@@ -6,7 +6,6 @@ use clap::ValueEnum;
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// Output format of query results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,17 +67,8 @@ fn write_table(
         .load_preset(presets::ASCII_MARKDOWN)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(schema.fields().iter().map(|f| f.name().clone()));
-    let options = FormatOptions::default().with_null("NULL");
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(std::io::Error::other)?;
-        for row in 0..batch.num_rows() {
-            table.add_row(formatters.iter().map(|f| f.value(row).to_string()));
-        }
+    for row in quarry_coordinator::text_rows(batches).map_err(std::io::Error::other)? {
+        table.add_row(row);
     }
     for (i, field) in schema.fields().iter().enumerate() {
         if is_numeric(field.data_type())

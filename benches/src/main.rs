@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
-use quarry_coordinator::{Engine, EngineConfig, Output, Session, ensure_tpch};
+use quarry_coordinator::{Engine, EngineConfig, Output, Session, ensure_tpch, text_rows};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -86,28 +85,6 @@ struct LocalRunner {
     session: Session,
 }
 
-fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, String> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        for row in 0..batch.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect(),
-            );
-        }
-    }
-    Ok(rows)
-}
-
 impl Runner for LocalRunner {
     async fn run(&mut self, sql: &str) -> Result<Vec<Vec<String>>, String> {
         match self
@@ -119,7 +96,7 @@ impl Runner for LocalRunner {
             Output::Rows(stream) => {
                 let batches: Vec<RecordBatch> =
                     stream.try_collect().await.map_err(|e| e.to_string())?;
-                text_rows(&batches)
+                text_rows(&batches).map_err(|e| e.to_string())
             }
             Output::Done(_) => Ok(vec![]),
         }

@@ -26,8 +26,10 @@ pub mod front;
 mod session;
 mod show;
 pub mod split;
+mod text;
 
 pub use bootstrap::ensure_tpch;
 pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
 pub use error::{CoordinatorError, Result};
 pub use session::{Output, Prepared, Session};
+pub use text::text_rows;

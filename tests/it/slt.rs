@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 use quarry_coordinator::{CoordinatorError, Engine, EngineConfig, Output, Session};
 use quarry_files::{BucketConfig, S3Config};
@@ -42,41 +41,31 @@ fn column_type(data_type: &DataType) -> DefaultColumnType {
     }
 }
 
+/// Rows as the runner compares them: empty strings as `(empty)`, and a one-column value of
+/// several lines (SHOW CREATE TABLE) as one row per line.
 fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SqlError> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SqlError(e.to_string()))?;
-        for row in 0..batch.num_rows() {
-            // A one-column value of several lines (SHOW CREATE TABLE) reads best as rows.
-            if formatters.len() == 1 {
-                let text = formatters[0].value(row).to_string();
-                if text.contains('\n') {
-                    rows.extend(text.lines().map(|l| vec![l.to_string()]));
-                    continue;
-                }
-            }
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| {
-                        let text = f.value(row).to_string();
-                        if text.is_empty() {
-                            "(empty)".to_string()
-                        } else {
-                            text
-                        }
-                    })
-                    .collect(),
-            );
+    let rows = quarry_coordinator::text_rows(batches).map_err(|e| SqlError(e.to_string()))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let [value] = row.as_slice()
+            && value.contains('\n')
+        {
+            out.extend(value.lines().map(|l| vec![l.to_string()]));
+            continue;
         }
+        out.push(
+            row.into_iter()
+                .map(|v| {
+                    if v.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+        );
     }
-    Ok(rows)
+    Ok(out)
 }
 
 #[async_trait]
