@@ -19,7 +19,7 @@ use quarry_metastore::{
 };
 use quarry_worker::{QuarryLogicalCodec, QuarryPhysicalCodec};
 
-fn table(name: &str, location: &str, format: StorageFormat, partitioned: bool) -> Table {
+pub(crate) fn table(name: &str, location: &str, format: StorageFormat, partitioned: bool) -> Table {
     Table {
         database: "default".into(),
         name: name.into(),

@@ -1,0 +1,4 @@
+//! Quarry's plans on Ballista: codec round trips, and a real in-process cluster.
+
+mod cluster;
+mod codec;
