@@ -86,7 +86,7 @@ impl Session {
             return Some(value.clone());
         }
         let default = match name {
-            "server_version" => "15.0",
+            "server_version" => concat!("15.0 (Quarry ", env!("CARGO_PKG_VERSION"), ")"),
             "server_version_num" => "150000",
             "server_encoding" | "client_encoding" => "UTF8",
             "standard_conforming_strings" | "integer_datetimes" => "on",

@@ -10,15 +10,20 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, StreamExt};
-use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::{
+    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::PgWireFrontendMessage;
 use pgwire::messages::data::DataRow;
 use quarry_coordinator::front::ROLLBACK_TO_SAVEPOINT;
 use quarry_coordinator::split::split_statements;
@@ -54,15 +59,45 @@ impl PgWireServerHandlers for ConnectionHandlers {
         Arc::clone(&self.backend)
     }
 
-    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::clone(&self.startup)
     }
 }
 
-/// Accepts any user without a password: `quarry local` trusts loopback connections.
+/// Accepts any user without a password (`quarry local` trusts loopback connections) and
+/// announces the server as PostgreSQL 15-compatible, as drivers read `server_version`.
 pub(crate) struct TrustStartup;
 
-impl NoopStartupHandler for TrustStartup {}
+/// The `server_version` ParameterStatus: a PostgreSQL 15 version, then Quarry's.
+const SERVER_VERSION: &str = concat!("15.0 (Quarry ", env!("CARGO_PKG_VERSION"), ")");
+
+#[async_trait]
+impl StartupHandler for TrustStartup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(ref startup) = message {
+            protocol_negotiation(client, startup).await?;
+            save_startup_parameters_to_metadata(client, startup);
+            let (pid, secret_key) = RandomPidSecretKeyGenerator::default().generate(client);
+            client.set_pid_and_secret_key(pid, secret_key);
+            let mut parameters = DefaultServerParameterProvider::default();
+            parameters.server_version = SERVER_VERSION.to_string();
+            parameters.time_zone = "UTC".to_string();
+            parameters.date_style = "ISO, MDY".to_string();
+            parameters.is_superuser = false;
+            finish_authentication(client, &parameters).await?;
+        }
+        Ok(())
+    }
+}
 
 pub(crate) struct QuarryBackend {
     session: Arc<Session>,

@@ -141,6 +141,7 @@ fn psql_and_psycopg_query_quarry() {
         r#"
 import psycopg
 with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
+    print(conn.info.server_version, conn.info.parameter_status("standard_conforming_strings"))
     cur = conn.cursor()
     cur.execute("SELECT n_name FROM tpch.nation WHERE n_nationkey < %s AND n_name LIKE %s ORDER BY 1", (5, "A%"))
     print(cur.fetchall())
@@ -172,7 +173,7 @@ with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "[('ALGERIA',), ('ARGENTINA',)]\n[('GERMANY',)]\n[('INDIA',)]\n\
+        "150000 on\n[('ALGERIA',), ('ARGENTINA',)]\n[('GERMANY',)]\n[('INDIA',)]\n\
          [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\nerror 42000\n[(42,)]\n"
     );
 }
