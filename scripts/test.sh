@@ -53,4 +53,12 @@ fi
 say "building"
 cargo build --locked --workspace --all-targets
 say "testing"
-cargo test --locked --workspace --no-fail-fast
+log="$(mktemp)"
+status=0
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
+# One closing line for the whole suite (cargo prints one per test binary).
+passed=$(grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s += $6} END {print s + 0}')
+rm -f "$log"
+echo "$passed passed, $failed failed"
+exit "$status"
