@@ -219,7 +219,14 @@ impl SchemaProvider for DatabaseSchema {
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         match table {
             Some(table) => self.catalog.provider_for(table).await.map(Some),
-            None => Ok(None),
+            // A typed error rather than `None`: the message names the table as the
+            // metastore knows it, and the front ends can map it (SQLSTATE 42P01).
+            None => Err(DataFusionError::External(Box::new(
+                quarry_metastore::MetastoreError::TableNotFound {
+                    database: self.database.clone(),
+                    table: name.to_string(),
+                },
+            ))),
         }
     }
 

@@ -5,22 +5,25 @@ use pgwire::error::{ErrorInfo, PgWireError};
 use quarry_coordinator::CoordinatorError;
 use quarry_metastore::MetastoreError;
 
+fn metastore_sqlstate(e: &MetastoreError) -> &'static str {
+    match e {
+        MetastoreError::DatabaseNotFound(_) => "3F000",
+        MetastoreError::DatabaseExists(_) => "42P06",
+        MetastoreError::DatabaseNotEmpty { .. } => "2BP01",
+        MetastoreError::TableNotFound { .. } => "42P01",
+        MetastoreError::TableExists { .. } | MetastoreError::PartitionExists { .. } => "42P07",
+        MetastoreError::PartitionNotFound { .. } | MetastoreError::InvalidType { .. } => "42704",
+        _ => "XX000",
+    }
+}
+
 fn sqlstate(err: &CoordinatorError) -> &'static str {
     match err {
         CoordinatorError::Syntax(_) => "42601",
         CoordinatorError::Unsupported(_) => "0A000",
         CoordinatorError::CatalogNotFound(_) => "3D000",
         CoordinatorError::Invalid(_) => "22023",
-        CoordinatorError::Metastore(e) => match e {
-            MetastoreError::DatabaseNotFound(_) => "3F000",
-            MetastoreError::DatabaseExists(_) => "42P06",
-            MetastoreError::DatabaseNotEmpty { .. } => "2BP01",
-            MetastoreError::TableNotFound { .. } => "42P01",
-            MetastoreError::TableExists { .. } | MetastoreError::PartitionExists { .. } => "42P07",
-            MetastoreError::PartitionNotFound { .. } => "42704",
-            MetastoreError::InvalidType { .. } => "42704",
-            _ => "XX000",
-        },
+        CoordinatorError::Metastore(e) => metastore_sqlstate(e),
         CoordinatorError::Files(_) => "58030",
         CoordinatorError::DataFusion(e) => datafusion_sqlstate(e),
     }
@@ -37,10 +40,17 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
             datafusion_sqlstate(inner)
         }
         DataFusionError::Shared(inner) => datafusion_sqlstate(inner),
-        DataFusionError::External(inner) => match inner.downcast_ref::<DataFusionError>() {
-            Some(inner) => datafusion_sqlstate(inner),
-            None => "XX000",
-        },
+        DataFusionError::External(inner) => {
+            if let Some(inner) = inner.downcast_ref::<DataFusionError>() {
+                datafusion_sqlstate(inner)
+            } else if let Some(inner) = inner.downcast_ref::<MetastoreError>() {
+                metastore_sqlstate(inner)
+            } else if inner.is::<quarry_files::FilesError>() {
+                "58030"
+            } else {
+                "XX000"
+            }
+        }
         _ => "XX000",
     }
 }

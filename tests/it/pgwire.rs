@@ -174,6 +174,6 @@ with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "150000 on\n[('ALGERIA',), ('ARGENTINA',)]\n[('GERMANY',)]\n[('INDIA',)]\n\
-         [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\nerror 42000\n[(42,)]\n"
+         [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\nerror 42P01\n[(42,)]\n"
     );
 }
