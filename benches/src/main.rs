@@ -51,6 +51,9 @@ enum Mode {
     Local,
     /// Through the PostgreSQL wire protocol (tokio-postgres, text results).
     Pgwire,
+    /// Plain DataFusion with default settings over the same files, no Quarry: the
+    /// baseline for Quarry's own overhead.
+    Datafusion,
     /// Coordinator and two workers: not built yet.
     Distributed,
 }
@@ -100,6 +103,24 @@ impl Runner for LocalRunner {
             }
             Output::Done(_) => Ok(vec![]),
         }
+    }
+}
+
+struct DataFusionRunner {
+    ctx: datafusion::prelude::SessionContext,
+}
+
+impl Runner for DataFusionRunner {
+    async fn run(&mut self, sql: &str) -> Result<Vec<Vec<String>>, String> {
+        let batches = self
+            .ctx
+            .sql(sql)
+            .await
+            .map_err(|e| e.to_string())?
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        text_rows(&batches).map_err(|e| e.to_string())
     }
 }
 
@@ -229,6 +250,24 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
             let _ = stop.send(());
             let _ = server.await;
             results?
+        }
+        Mode::Datafusion => {
+            let mut runner = DataFusionRunner {
+                ctx: datafusion::prelude::SessionContext::new(),
+            };
+            let warehouse = engine.warehouse().join("tpch.db");
+            for table in quarry_tpch::TABLES {
+                let location = warehouse.join(table);
+                runner
+                    .ctx
+                    .sql(&format!(
+                        "CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{}/'",
+                        location.display()
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            run_all(&mut runner, &args, &queries).await?
         }
         Mode::Distributed => {
             return Err("--mode distributed: coordinator and workers are not built yet".into());
