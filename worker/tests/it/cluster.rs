@@ -17,10 +17,9 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use quarry_files::MetastoreTable;
-use quarry_metastore::{Database, Metastore, Partition, StorageFormat};
 use quarry_worker::{QuarryLogicalCodec, QuarryPhysicalCodec};
 
-use crate::codec::table;
+use crate::fixtures::sales_fixture;
 
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -33,39 +32,7 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_partitioned_metastore_table_runs_on_a_ballista_executor() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().display().to_string();
-    SessionContext::new()
-        .sql(&format!(
-            "COPY (SELECT * FROM (VALUES (1, 10.5, 'eu'), (2, 20.0, 'us'), (3, 30.25, 'eu')) AS t(id, amount, region)) \
-             TO '{root}/sales/' STORED AS PARQUET PARTITIONED BY (region)"
-        ))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let metastore = Metastore::open_sqlite(dir.path().join("metastore.db"))
-        .await
-        .unwrap();
-    metastore
-        .create_database(&Database::new("default", format!("file://{root}/")), true)
-        .await
-        .unwrap();
-    let sales = table(
-        "sales",
-        &format!("file://{root}/sales/"),
-        StorageFormat::Parquet,
-        true,
-    );
-    metastore.create_table(&sales, false, false).await.unwrap();
-    let partitions = ["eu", "us"].map(|r| Partition {
-        values: vec![r.into()],
-        location: format!("file://{root}/sales/region={r}/"),
-    });
-    metastore
-        .add_partitions(&sales, &partitions, false)
-        .await
-        .unwrap();
+    let (metastore, sales) = sales_fixture(dir.path()).await;
 
     // Scheduler, in this process, on a real port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

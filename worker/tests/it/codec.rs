@@ -2,7 +2,6 @@
 //! the logical plan rebuilt over the metastore and the physical plan rebuilt in a fresh
 //! "worker" context give the same rows as the original plans.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
@@ -13,45 +12,10 @@ use datafusion_proto::bytes::{
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
 };
 use quarry_files::MetastoreTable;
-use quarry_metastore::{
-    Column, Database, HiveType, Metastore, Partition, StorageDescriptor, StorageFormat, Table,
-    TableType,
-};
+use quarry_metastore::StorageFormat;
 use quarry_worker::{QuarryLogicalCodec, QuarryPhysicalCodec};
 
-pub(crate) fn table(name: &str, location: &str, format: StorageFormat, partitioned: bool) -> Table {
-    Table {
-        database: "default".into(),
-        name: name.into(),
-        table_type: TableType::External,
-        columns: vec![
-            Column::new("id", HiveType::BigInt),
-            Column::new("amount", HiveType::Double),
-        ],
-        partition_keys: if partitioned {
-            vec![Column::new("region", HiveType::String)]
-        } else {
-            vec![]
-        },
-        storage: StorageDescriptor {
-            location: location.into(),
-            format,
-            serde_properties: quarry_files::serde_defaults(format)
-                .into_iter()
-                .chain(if format == StorageFormat::TextFile {
-                    vec![("field.delim".to_string(), ",".to_string())]
-                } else {
-                    vec![]
-                })
-                .collect::<BTreeMap<_, _>>(),
-        },
-        properties: BTreeMap::new(),
-        view_sql: None,
-        statistics: None,
-        created_at: String::new(),
-        updated_at: String::new(),
-    }
-}
+use crate::fixtures::{sales_fixture, table};
 
 async fn rows(ctx: &SessionContext, plan: datafusion::logical_expr::LogicalPlan) -> String {
     let batches = ctx
@@ -68,41 +32,15 @@ async fn rows(ctx: &SessionContext, plan: datafusion::logical_expr::LogicalPlan)
 async fn metastore_tables_round_trip_through_the_codecs() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().display().to_string();
-    let writer = SessionContext::new();
-    for sql in [
-        format!(
-            "COPY (SELECT * FROM (VALUES (1, 10.5, 'eu'), (2, 20.0, 'us'), (3, 30.25, 'eu')) AS t(id, amount, region)) TO '{root}/sales/' STORED AS PARQUET PARTITIONED BY (region)"
-        ),
-        format!(
-            "COPY (SELECT * FROM (VALUES (7, 1.5), (8, NULL)) AS t(id, amount)) TO '{root}/text/data.csv' STORED AS CSV OPTIONS ('format.has_header' 'false')"
-        ),
-    ] {
-        writer.sql(&sql).await.unwrap().collect().await.unwrap();
-    }
-
-    let metastore = Metastore::open_sqlite(dir.path().join("metastore.db"))
+    let (metastore, sales) = sales_fixture(dir.path()).await;
+    SessionContext::new()
+        .sql(&format!(
+            "COPY (SELECT * FROM (VALUES (7, 1.5), (8, NULL)) AS t(id, amount)) TO '{root}/text/data.csv' \
+             STORED AS CSV OPTIONS ('format.has_header' 'false')"
+        ))
         .await
-        .unwrap();
-    metastore
-        .create_database(&Database::new("default", format!("file://{root}/")), true)
-        .await
-        .unwrap();
-    let sales = table(
-        "sales",
-        &format!("file://{root}/sales/"),
-        StorageFormat::Parquet,
-        true,
-    );
-    metastore.create_table(&sales, false, false).await.unwrap();
-    metastore
-        .add_partitions(
-            &sales,
-            &["eu", "us"].map(|r| Partition {
-                values: vec![r.into()],
-                location: format!("file://{root}/sales/region={r}/"),
-            }),
-            false,
-        )
+        .unwrap()
+        .collect()
         .await
         .unwrap();
     let text = table(
