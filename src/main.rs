@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use quarry_coordinator::{Engine, EngineConfig, ensure_tpch};
+use quarry_coordinator::{Cluster, Engine, EngineConfig, ensure_tpch};
+use quarry_worker::{ClusterSecret, WorkerOptions};
 
 use crate::render::Format;
 use crate::shell::Script;
@@ -30,6 +31,10 @@ enum Command {
     Local(LocalArgs),
     /// Open the shell on a data directory without generating anything.
     Shell(ShellArgs),
+    /// Run the coordinator of a cluster: metastore, PostgreSQL front end, Ballista scheduler.
+    Coordinator(CoordinatorArgs),
+    /// Run a worker (a Ballista executor) that joins a coordinator.
+    Worker(WorkerArgs),
     /// TPC-H tools.
     Tpch {
         #[command(subcommand)]
@@ -79,6 +84,49 @@ struct LocalArgs {
     listen: Option<String>,
     #[command(flatten)]
     script: ScriptArgs,
+}
+
+#[derive(Args)]
+struct CoordinatorArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// TPC-H scale factor generated into database `tpch` on first start.
+    #[arg(long, default_value_t = 0.1)]
+    tpch_sf: f64,
+    /// Do not generate TPC-H data.
+    #[arg(long)]
+    no_tpch: bool,
+    /// Where the PostgreSQL front end listens.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5433")]
+    listen: String,
+    /// Where the scheduler listens for workers (gRPC).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+    scheduler_listen: String,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// The coordinator's scheduler address (its --scheduler-listen).
+    #[arg(long, value_name = "HOST:PORT")]
+    coordinator: String,
+    /// Where shuffle files and spills go; default: a new folder in the temporary
+    /// directory, removed when the worker stops.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// The address this worker binds and advertises to the cluster (its ports are
+    /// chosen by the system).
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+    listen: std::net::IpAddr,
+    /// Memory all queries on this worker may use, e.g. 4GiB or 512MB; operators that
+    /// can spill do so to the work directory. Default: a share of the host's memory.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<bytesize::ByteSize>,
+    /// Task slots; default: one per core.
+    #[arg(long, default_value_t = 0)]
+    slots: usize,
+    /// Configuration file (S3 buckets, ...).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -168,6 +216,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let engine = open_engine(&args.data).await?;
             shell::run(engine, Script::from(args.script)).await
         }
+        Command::Coordinator(args) => run_coordinator(args).await,
+        Command::Worker(args) => run_worker(args).await,
         Command::Tpch {
             command: TpchCommand::Generate { sf, format, out },
         } => {
@@ -188,6 +238,73 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn run_coordinator(args: CoordinatorArgs) -> Result<ExitCode, String> {
+    let secret = ClusterSecret::from_env("coordinator")?;
+    let engine = open_engine(&args.data).await?;
+    if !args.no_tpch
+        && let Some(message) = ensure_tpch(&engine, args.tpch_sf)
+            .await
+            .map_err(|e| e.user_message())?
+    {
+        eprintln!("quarry: {message}");
+    }
+    let listener = tokio::net::TcpListener::bind(&args.scheduler_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.scheduler_listen))?;
+    let cluster = Cluster::start(&engine, listener, secret)
+        .await
+        .map_err(|e| e.user_message())?;
+    println!(
+        "workers join: quarry worker --coordinator {}",
+        cluster.address()
+    );
+    let server = start_server(engine, args.listen).await?;
+    wait_for_stop_signal().await;
+    server.stop().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_worker(args: WorkerArgs) -> Result<ExitCode, String> {
+    let secret = ClusterSecret::from_env("worker")?;
+    let (host, port) = args
+        .coordinator
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("--coordinator {}: expected HOST:PORT", args.coordinator))?;
+    let s3 = match &args.config {
+        Some(path) => config::load(Some(path), path)?.s3,
+        None => Default::default(),
+    };
+    // A work directory of our own is removed when the worker stops.
+    let (work_dir, _own) = match args.work_dir {
+        Some(dir) => (dir, None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("quarry-worker-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a work directory: {e}"))?;
+            (dir.path().to_path_buf(), Some(dir))
+        }
+    };
+    eprintln!(
+        "quarry: worker joining {host}:{port} from {} (work directory {})",
+        args.listen,
+        work_dir.display()
+    );
+    quarry_worker::run_worker(WorkerOptions {
+        coordinator_host: host,
+        coordinator_port: port,
+        listen: args.listen,
+        work_dir,
+        memory_limit: args.memory_limit.map(|size| size.as_u64()),
+        slots: args.slots,
+        s3,
+        secret,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The PostgreSQL front end running in the background.

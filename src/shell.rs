@@ -36,7 +36,7 @@ struct Shell {
 /// or else the interactive shell. The exit code is 1 when any statement failed.
 pub async fn run(engine: Engine, script: Script) -> Result<ExitCode, String> {
     let mut shell = Shell {
-        session: engine.new_session(),
+        session: engine.new_session().map_err(|e| e.user_message())?,
         format: script.format,
         timing: true,
         interactive: false,

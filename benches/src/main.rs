@@ -214,7 +214,7 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
     let results = match args.mode {
         Mode::Local => {
             let mut runner = LocalRunner {
-                session: engine.new_session(),
+                session: engine.new_session().map_err(|e| e.user_message())?,
             };
             runner.run("USE tpch").await?;
             run_all(&mut runner, &args, &queries).await?

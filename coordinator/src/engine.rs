@@ -13,7 +13,9 @@ use quarry_metastore::{Database, Metastore};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
 use crate::catalog::{MetastoreCatalog, QUARRY_CATALOG};
+use crate::cluster::Cluster;
 use crate::session::Session;
+use crate::system::{RuntimeState, system_catalog};
 use crate::{CoordinatorError, Result};
 
 /// The database every session starts in; it always exists.
@@ -57,6 +59,8 @@ struct EngineInner {
     runtime: Arc<RuntimeEnv>,
     config: SessionConfig,
     warehouse: PathBuf,
+    /// The query log, and in distributed mode the cluster queries over data tables go to.
+    runtime_state: Arc<RuntimeState>,
 }
 
 impl Engine {
@@ -107,6 +111,8 @@ impl Engine {
         let catalog = MetastoreCatalog::new(metastore.clone());
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         catalogs.register_catalog(QUARRY_CATALOG.to_string(), Arc::new(catalog.clone()));
+        let runtime_state = Arc::new(RuntimeState::default());
+        catalogs.register_catalog("system".to_string(), system_catalog(&runtime_state));
         catalog.set_view_context(&catalogs, Arc::clone(&runtime), session_config.clone());
         catalog.refresh().await?;
         Ok(Self {
@@ -117,6 +123,7 @@ impl Engine {
                 runtime,
                 config: session_config,
                 warehouse,
+                runtime_state,
             }),
         })
     }
@@ -127,6 +134,30 @@ impl Engine {
 
     pub fn catalog(&self) -> &MetastoreCatalog {
         &self.inner.catalog
+    }
+
+    /// The runtime (object stores, memory, spill) every session of this process shares.
+    pub(crate) fn runtime(&self) -> Arc<RuntimeEnv> {
+        Arc::clone(&self.inner.runtime)
+    }
+
+    /// Sends the queries of sessions created from now on to `cluster`'s workers.
+    pub(crate) fn attach_cluster(&self, cluster: Cluster) -> Result<()> {
+        self.inner
+            .runtime_state
+            .cluster
+            .set(cluster)
+            .map_err(|_| CoordinatorError::Invalid("this engine already has a cluster".into()))
+    }
+
+    /// The cluster this engine runs queries on (distributed mode).
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.inner.runtime_state.cluster.get()
+    }
+
+    /// What `system.runtime.*` reads.
+    pub(crate) fn runtime_state(&self) -> &RuntimeState {
+        &self.inner.runtime_state
     }
 
     /// The local folder where databases without a LOCATION are placed.
@@ -146,13 +177,16 @@ impl Engine {
     }
 
     /// A new session with its own settings, starting in database `default`.
-    pub fn new_session(&self) -> Session {
-        let state = SessionStateBuilder::new()
+    pub fn new_session(&self) -> Result<Session> {
+        let mut state = SessionStateBuilder::new()
             .with_config(self.inner.config.clone())
             .with_runtime_env(Arc::clone(&self.inner.runtime))
             .with_catalog_list(Arc::clone(&self.inner.catalogs))
             .with_default_features()
             .build();
+        if let Some(cluster) = self.cluster() {
+            state = cluster.upgrade(state)?;
+        }
         let ctx = SessionContext::new_with_state(state);
         // pg_catalog and the functions PostgreSQL clients call (current_schema(), ...).
         if let Err(e) =
@@ -160,7 +194,7 @@ impl Engine {
         {
             tracing::warn!(error = %e, "pg_catalog is not available in this session");
         }
-        Session::new(self.clone(), ctx)
+        Ok(Session::new(self.clone(), ctx))
     }
 }
 

@@ -12,13 +12,14 @@
 //! # async fn demo() -> quarry_coordinator::Result<()> {
 //! use quarry_coordinator::{Engine, EngineConfig, Output};
 //! let engine = Engine::open(EngineConfig::new("quarry-data")).await?;
-//! let session = engine.new_session();
+//! let session = engine.new_session()?;
 //! if let Output::Rows(stream) = session.execute("SELECT 1").await? { /* ... */ }
 //! # Ok(()) }
 //! ```
 
 mod bootstrap;
 pub mod catalog;
+pub mod cluster;
 mod ddl;
 mod engine;
 mod error;
@@ -26,9 +27,11 @@ pub mod front;
 mod session;
 mod show;
 pub mod split;
+pub mod system;
 mod text;
 
 pub use bootstrap::ensure_tpch;
+pub use cluster::Cluster;
 pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
 pub use error::{CoordinatorError, Result};
 pub use session::{Output, Prepared, Session};

@@ -11,6 +11,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::engine::Engine;
 use crate::front::{self, ObjectName};
+use crate::system::{QueryRecord, QueryState};
 use crate::{CoordinatorError, Result, ddl};
 
 /// What a statement produced.
@@ -52,6 +53,7 @@ pub struct Session {
     ctx: SessionContext,
     /// Client settings outside DataFusion's namespaces (`SET application_name = ...`).
     variables: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    user: std::sync::Mutex<String>,
 }
 
 impl Session {
@@ -60,6 +62,7 @@ impl Session {
             engine,
             ctx,
             variables: Default::default(),
+            user: std::sync::Mutex::new("quarry".to_string()),
         }
     }
 
@@ -137,20 +140,54 @@ impl Session {
         Ok((database, name.name.clone()))
     }
 
+    /// The user this session runs as (the connection's user name).
+    pub fn user(&self) -> String {
+        self.user.lock().expect("session user").clone()
+    }
+
+    pub fn set_user(&self, user: &str) {
+        *self.user.lock().expect("session user") = user.to_string();
+    }
+
     /// Runs one statement (no trailing `;` needed). Quarry's own statements are executed
-    /// here; everything else is planned and run by DataFusion.
+    /// here; everything else is planned and run by DataFusion (or, in distributed mode,
+    /// by the workers).
     pub async fn execute(&self, sql: &str) -> Result<Output> {
-        match self.prepare(sql).await? {
-            Prepared::Quarry(statement) => ddl::execute(self, statement).await,
-            Prepared::Plan(plan) => self.execute_plan(plan).await,
+        let record = self.start_record(sql);
+        let result = match self.prepare(sql).await {
+            Ok(Prepared::Quarry { statement, .. }) => ddl::execute(self, statement).await,
+            Ok(Prepared::Plan { plan, .. }) => self.run_plan(plan).await,
+            Err(e) => Err(e),
+        };
+        finish_record(record, result)
+    }
+
+    /// Records a statement in `system.runtime.queries`; in distributed mode its id also
+    /// names the scheduler's job, which `system.runtime.tasks` shows.
+    fn start_record(&self, sql: &str) -> Arc<QueryRecord> {
+        let record = self.engine.runtime_state().start_query(&self.user(), sql);
+        if self.engine.cluster().is_some() {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            if let Err(e) = state
+                .config_mut()
+                .options_mut()
+                .set("ballista.job.name", &record.id)
+            {
+                tracing::debug!(error = %e, "cannot name the job");
+            }
         }
+        record
     }
 
     /// Parses and plans a statement without running it (the extended protocol's Parse).
     pub async fn prepare(&self, sql: &str) -> Result<Prepared> {
         self.engine.catalog().refresh().await?;
         if let Some(statement) = front::parse(sql)? {
-            return Ok(Prepared::Quarry(statement));
+            return Ok(Prepared::Quarry {
+                sql: sql.to_string(),
+                statement,
+            });
         }
         let plan = self
             .ctx
@@ -163,16 +200,26 @@ impl Session {
                 ddl_name(ddl)
             )));
         }
-        Ok(Prepared::Plan(plan))
+        Ok(Prepared::Plan {
+            sql: sql.to_string(),
+            plan,
+        })
     }
 
-    /// Runs Quarry's own statement that [`Session::prepare`] returned.
-    pub async fn execute_quarry(&self, statement: front::Statement) -> Result<Output> {
-        ddl::execute(self, statement).await
+    /// Runs Quarry's own statement that [`Session::prepare`] returned (`sql` is its text).
+    pub async fn execute_quarry(&self, sql: &str, statement: front::Statement) -> Result<Output> {
+        let record = self.start_record(sql);
+        finish_record(record, ddl::execute(self, statement).await)
     }
 
-    /// Runs a plan from [`Session::prepare`] (with its parameters already bound).
-    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<Output> {
+    /// Runs a plan from [`Session::prepare`] (with its parameters already bound; `sql` is
+    /// its text).
+    pub async fn execute_plan(&self, sql: &str, plan: LogicalPlan) -> Result<Output> {
+        let record = self.start_record(sql);
+        finish_record(record, self.run_plan(plan).await)
+    }
+
+    async fn run_plan(&self, plan: LogicalPlan) -> Result<Output> {
         let tag = command_tag(&plan);
         let df = self.ctx.execute_logical_plan(plan).await?;
         match tag {
@@ -189,9 +236,70 @@ impl Session {
 #[derive(Debug, Clone)]
 pub enum Prepared {
     /// One of Quarry's statements (DDL, SHOW, ...): planned when run.
-    Quarry(front::Statement),
+    Quarry {
+        sql: String,
+        statement: front::Statement,
+    },
     /// A DataFusion plan, possibly with `$n` parameters.
-    Plan(LogicalPlan),
+    Plan { sql: String, plan: LogicalPlan },
+}
+
+/// Ends a statement's record when it failed or returned no rows; otherwise its rows are
+/// counted as they stream and the record ends with the stream.
+fn finish_record(record: Arc<QueryRecord>, result: Result<Output>) -> Result<Output> {
+    match result {
+        Err(e) => {
+            record.finish(QueryState::Failed);
+            Err(e)
+        }
+        Ok(Output::Done(tag)) => {
+            record.finish(QueryState::Finished);
+            Ok(Output::Done(tag))
+        }
+        Ok(Output::Rows(stream)) => Ok(Output::Rows(Box::pin(TrackedStream {
+            inner: stream,
+            record,
+        }))),
+    }
+}
+
+/// Counts a result's rows and bytes into its query record.
+struct TrackedStream {
+    inner: SendableRecordBatchStream,
+    record: Arc<QueryRecord>,
+}
+
+impl futures::Stream for TrackedStream {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(batch))) => self
+                .record
+                .add_output(batch.num_rows(), batch.get_array_memory_size()),
+            std::task::Poll::Ready(Some(Err(_))) => self.record.finish(QueryState::Failed),
+            std::task::Poll::Ready(None) => self.record.finish(QueryState::Finished),
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl datafusion::execution::RecordBatchStream for TrackedStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for TrackedStream {
+    /// A result dropped before its end was cancelled (no-op when it had ended).
+    fn drop(&mut self) {
+        self.record.finish(QueryState::Cancelled);
+    }
 }
 
 /// The statement rewritten for what PostgreSQL clients send (`'t'::regclass`,

@@ -43,9 +43,11 @@ impl ConnectionHandlers {
         Self {
             backend: Arc::new(QuarryBackend {
                 session: Arc::clone(&session),
-                parser: Arc::new(QuarryParser { session }),
+                parser: Arc::new(QuarryParser {
+                    session: Arc::clone(&session),
+                }),
             }),
-            startup: Arc::new(TrustStartup),
+            startup: Arc::new(TrustStartup { session }),
         }
     }
 }
@@ -66,7 +68,9 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
 /// Accepts any user without a password (`quarry local` trusts loopback connections) and
 /// announces the server as PostgreSQL 15-compatible, as drivers read `server_version`.
-pub(crate) struct TrustStartup;
+pub(crate) struct TrustStartup {
+    session: Arc<Session>,
+}
 
 /// The `server_version` ParameterStatus: a PostgreSQL 15 version, then Quarry's.
 const SERVER_VERSION: &str = concat!("15.0 (Quarry ", env!("CARGO_PKG_VERSION"), ")");
@@ -86,6 +90,9 @@ impl StartupHandler for TrustStartup {
         if let PgWireFrontendMessage::Startup(ref startup) = message {
             protocol_negotiation(client, startup).await?;
             save_startup_parameters_to_metadata(client, startup);
+            if let Some(user) = startup.parameters.get("user") {
+                self.session.set_user(user);
+            }
             let (pid, secret_key) = RandomPidSecretKeyGenerator::default().generate(client);
             client.set_pid_and_secret_key(pid, secret_key);
             let mut parameters = DefaultServerParameterProvider::default();
@@ -231,7 +238,7 @@ impl QueryParser for QuarryParser {
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
-        let Prepared::Plan(plan) = statement else {
+        let Prepared::Plan { plan, .. } = statement else {
             return Ok(vec![]);
         };
         parameter_types(plan)?
@@ -249,13 +256,13 @@ impl QueryParser for QuarryParser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match statement {
-            Prepared::Plan(plan) => arrow_schema_to_pg_fields(
+            Prepared::Plan { plan, .. } => arrow_schema_to_pg_fields(
                 plan.schema().as_arrow(),
                 format.unwrap_or(&Format::UnifiedText),
                 None,
             ),
             // Quarry's statements learn their columns when they run.
-            Prepared::Quarry(_) => Ok(vec![]),
+            Prepared::Quarry { .. } => Ok(vec![]),
         }
     }
 }
@@ -282,13 +289,15 @@ impl ExtendedQueryHandler for QuarryBackend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let output = match &portal.statement.statement {
-            Prepared::Quarry(statement) => self.session.execute_quarry(statement.clone()).await,
-            Prepared::Plan(plan) => {
+            Prepared::Quarry { sql, statement } => {
+                self.session.execute_quarry(sql, statement.clone()).await
+            }
+            Prepared::Plan { sql, plan } => {
                 let types = parameter_types(plan)?;
                 let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
                 let params = deserialize_parameters(portal, &type_refs)?;
                 let bound = plan.clone().with_param_values(params).map_err(pg_error)?;
-                self.session.execute_plan(bound).await
+                self.session.execute_plan(sql, bound).await
             }
         };
         response(output.map_err(user_error)?, &portal.result_column_format)

@@ -37,7 +37,14 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let handlers = Arc::new(ConnectionHandlers::new(engine.new_session()));
+                let session = match engine.new_session() {
+                    Ok(session) => session,
+                    Err(e) => {
+                        tracing::error!(%peer, error = %e, "cannot open a session; connection closed");
+                        continue;
+                    }
+                };
+                let handlers = Arc::new(ConnectionHandlers::new(session));
                 tokio::spawn(async move {
                     if let Err(e) = process_socket(socket, None, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -33,7 +33,7 @@ async fn avro_tables_read_by_column_name() {
 
     let data = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig::new(data.path())).await.unwrap();
-    let session = engine.new_session();
+    let session = engine.new_session().unwrap();
     let ddl = format!(
         "CREATE EXTERNAL TABLE events (score double, id bigint, missing string) STORED AS AVRO LOCATION '{}'",
         dir.display()

@@ -4,9 +4,12 @@
 //! * `tpch`: the 22 TPC-H queries at SF 0.01 through `quarry local -f`, against the
 //!   reference answers.
 //! * `cli`: the `quarry` command itself: restart persistence, script options, errors.
+//! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
+//!   PostgreSQL front door, system tables, the cluster secret.
 
 mod avro;
 mod cli;
+mod cluster;
 mod pgwire;
 mod servers;
 mod slt;

@@ -1,5 +1,7 @@
-//! Runs `tests/slt/*.slt` with the `sqllogictest` crate, each file in a fresh embedded
-//! engine (its own data directory). Files named `s3*.slt` get an S3-protocol server.
+//! Runs `tests/slt/*.slt` with the `sqllogictest` crate, each file in a fresh engine (its
+//! own data directory), in both modes: embedded (plain DataFusion) and distributed (an
+//! in-process scheduler with two workers, over gRPC and Arrow Flight on loopback). Files
+//! named `s3*.slt` get an S3-protocol server.
 //!
 //! `QUARRY_SLT_COMPLETE=1` rewrites the expected results after a deliberate change;
 //! `QUARRY_SLT_FILTER=name` runs only files whose name contains `name`.
@@ -10,8 +12,9 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use futures::TryStreamExt;
-use quarry_coordinator::{CoordinatorError, Engine, EngineConfig, Output, Session};
+use quarry_coordinator::{Cluster, CoordinatorError, Engine, EngineConfig, Output, Session};
 use quarry_files::{BucketConfig, S3Config};
+use quarry_worker::{ClusterSecret, WorkerOptions};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 use crate::servers::{S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, S3Server};
@@ -144,7 +147,54 @@ fn slt_files() -> Vec<PathBuf> {
     files
 }
 
-async fn run_file(path: &Path) -> Result<(), String> {
+/// How a file's engine executes queries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Local,
+    Cluster,
+}
+
+/// Starts a scheduler for `engine` and two workers in this process, and waits until both
+/// joined.
+async fn start_cluster(engine: &Engine, data_dir: &Path, s3: &S3Config) -> Result<(), String> {
+    let secret = ClusterSecret::new("slt-cluster-secret-0123456789")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let cluster = Cluster::start(engine, listener, secret.clone())
+        .await
+        .map_err(|e| e.user_message())?;
+    for i in 0..2 {
+        tokio::spawn(quarry_worker::run_worker(WorkerOptions {
+            coordinator_host: "127.0.0.1".into(),
+            coordinator_port: cluster.address().port(),
+            listen: [127, 0, 0, 1].into(),
+            work_dir: data_dir.join(format!("worker-{i}")),
+            memory_limit: None,
+            slots: 2,
+            s3: s3.clone(),
+            secret: secret.clone(),
+        }));
+    }
+    let session = engine.new_session().map_err(|e| e.user_message())?;
+    for _ in 0..300 {
+        if let Output::Rows(stream) = session
+            .execute("SELECT count(*) FROM system.runtime.nodes WHERE NOT coordinator")
+            .await
+            .map_err(|e| e.user_message())?
+        {
+            let batches: Vec<RecordBatch> =
+                stream.try_collect().await.map_err(|e| e.to_string())?;
+            if rows_of(&batches).map_err(|e| e.0)? == vec![vec!["2".to_string()]] {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err("the in-process workers did not join within 30 s".into())
+}
+
+async fn run_file(path: &Path, mode: Mode) -> Result<(), String> {
     let name = path
         .file_name()
         .unwrap_or_default()
@@ -179,10 +229,18 @@ async fn run_file(path: &Path) -> Result<(), String> {
             .into(),
         };
     }
+    let s3_config = config.s3.clone();
     let engine = Engine::open(config).await.map_err(|e| e.user_message())?;
+    if mode == Mode::Cluster {
+        start_cluster(&engine, data_dir.path(), &s3_config).await?;
+    }
     let mut runner = sqllogictest::Runner::new(|| {
         let session = engine.new_session();
-        async move { Ok::<_, SqlError>(QuarryDb { session }) }
+        async move {
+            Ok::<_, SqlError>(QuarryDb {
+                session: session.map_err(SqlError::from)?,
+            })
+        }
     });
     runner.with_column_validator(sqllogictest::default_column_validator);
     runner.with_normalizer(normalize);
@@ -201,22 +259,43 @@ async fn run_file(path: &Path) -> Result<(), String> {
             .await
             .map_err(|e| format!("{name}: {e}"))
     } else {
+        let label = match mode {
+            Mode::Local => "local",
+            Mode::Cluster => "cluster",
+        };
         runner
             .run_file_async(path)
             .await
-            .map_err(|e| format!("{name}: {e}"))
+            .map_err(|e| format!("{name} ({label}): {e}"))
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqllogictest_files() {
+#[test]
+fn sqllogictest_files() {
+    run_all(Mode::Local);
+}
+
+#[test]
+fn sqllogictest_files_on_a_cluster() {
+    run_all(Mode::Cluster);
+}
+
+/// Runs every file, each in a runtime of its own: dropping it stops that file's scheduler
+/// and workers.
+fn run_all(mode: Mode) {
     let files = slt_files();
     assert!(!files.is_empty(), "no .slt files matched");
     let mut failures = Vec::new();
     for file in &files {
-        if let Err(e) = run_file(file).await {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        if let Err(e) = runtime.block_on(run_file(file, mode)) {
             failures.push(e);
         }
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     }
     assert!(
         failures.is_empty(),

@@ -1,9 +1,14 @@
 //! Quarry's worker side of Ballista: the plan codecs every process registers
 //! ([`QuarryLogicalCodec`], [`QuarryPhysicalCodec`]).
 //!
-//! The executor process itself (`quarry worker`) is not built yet; see the distributed issue
-//! and `docs/ballista-embedding.md`.
+//! It also holds what the coordinator and workers share: the cluster secret
+//! ([`ClusterSecret`]) and the executor process itself ([`run_worker`], `quarry worker`).
+//! See `docs/ballista-embedding.md`.
 
+mod cluster;
 mod codec;
+mod executor;
 
+pub use cluster::{CLUSTER_SECRET_ENV, ClusterSecret};
 pub use codec::{QuarryLogicalCodec, QuarryPhysicalCodec};
+pub use executor::{HEARTBEAT_SECONDS, WorkerOptions, executor_config, run_worker};
