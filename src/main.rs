@@ -288,11 +288,6 @@ async fn run_worker(args: WorkerArgs) -> Result<ExitCode, String> {
             (dir.path().to_path_buf(), Some(dir))
         }
     };
-    eprintln!(
-        "quarry: worker joining {host}:{port} from {} (work directory {})",
-        args.listen,
-        work_dir.display()
-    );
     quarry_worker::run_worker(WorkerOptions {
         coordinator_host: host,
         coordinator_port: port,

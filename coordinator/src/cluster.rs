@@ -19,6 +19,7 @@ use ballista_core::extension::{
     ballista_window_functions,
 };
 use ballista_core::optimizer::ballista_default_optimizer_rules;
+use ballista_core::serde::protobuf::job_status;
 use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_scheduler::cluster::{BallistaCluster, JobState};
 use ballista_scheduler::config::SchedulerConfig;
@@ -153,6 +154,40 @@ impl Cluster {
     /// Jobs' execution graphs, finished ones included.
     pub fn job_state(&self) -> &Arc<dyn JobState> {
         &self.job_state
+    }
+
+    /// Cancels the scheduler's jobs of a Quarry query (its id names them), stopping their
+    /// tasks on every worker. The job may still be on its way to the scheduler, so this
+    /// looks for it for a few seconds.
+    pub async fn cancel_query(&self, query_id: &str) {
+        for _ in 0..50 {
+            let jobs = self
+                .scheduler
+                .state
+                .task_manager
+                .get_all_jobs()
+                .await
+                .unwrap_or_default();
+            let mine: Vec<_> = jobs
+                .into_iter()
+                .filter(|job| {
+                    job.job_name == query_id
+                        && matches!(
+                            job.status.status,
+                            Some(job_status::Status::Queued(_) | job_status::Status::Running(_))
+                        )
+                })
+                .collect();
+            if !mine.is_empty() {
+                for job in mine {
+                    if let Err(e) = self.scheduler.cancel_job(job.job_id.clone()).await {
+                        tracing::warn!(query_id, error = %e, "cannot cancel a job");
+                    }
+                }
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     fn url(&self) -> String {

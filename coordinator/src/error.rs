@@ -51,8 +51,78 @@ fn datafusion_message(err: &DataFusionError) -> String {
         DataFusionError::SchemaError(e, _) => e.to_string(),
         DataFusionError::SQL(e, _) => format!("syntax error: {e}"),
         DataFusionError::NotImplemented(msg) => format!("not supported: {msg}"),
-        DataFusionError::Execution(msg) => msg.clone(),
+        DataFusionError::Execution(msg) => match RemoteFailure::parse(msg) {
+            Some(remote) if remote.kind == "ResourcesExhausted" => {
+                format!("resources exhausted: {}", remote.message)
+            }
+            Some(remote) => remote.message,
+            None => msg.clone(),
+        },
         DataFusionError::ResourcesExhausted(msg) => format!("resources exhausted: {msg}"),
         other => other.to_string(),
+    }
+}
+
+/// A task's failure on a worker, recovered from the text Ballista reports for the job:
+/// `Job J failed: Job failed due to stage S failed: Task failed due to runtime execution
+/// error: DataFusionError(Shared(External(DataFusionError(Plan("...")))))`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RemoteFailure {
+    /// The innermost error variant (`Plan`, `ResourcesExhausted`, `CastError`, ...).
+    pub kind: String,
+    /// Its message, unquoted.
+    pub message: String,
+}
+
+impl RemoteFailure {
+    pub fn parse(text: &str) -> Option<RemoteFailure> {
+        const MARKER: &str = "Task failed due to runtime execution error: ";
+        let mut rest = text[text.find(MARKER)? + MARKER.len()..].trim();
+        let mut kind = String::new();
+        // Peel `Variant(...)` wrappers down to the message.
+        while let Some(open) = rest.find('(')
+            && open > 0
+            && rest.ends_with(')')
+            && rest[..open].chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            let variant = &rest[..open];
+            if !matches!(
+                variant,
+                "DataFusionError" | "Shared" | "External" | "ArrowError"
+            ) {
+                kind = variant.to_string();
+            }
+            rest = &rest[open + 1..rest.len() - 1];
+        }
+        // Debug output quotes the message the way JSON does for everything Quarry's
+        // messages contain.
+        let message = serde_json::from_str::<String>(rest).unwrap_or_else(|_| rest.to_string());
+        Some(RemoteFailure { kind, message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_failure_reads_like_a_local_one() {
+        let text = r#"Job 038GMNZJFA000 failed: Job failed due to stage 1 failed: Task failed due to runtime execution error: DataFusionError(Shared(External(DataFusionError(Plan("table default.t: column \"id\" is stored as Utf8")))))"#;
+        assert_eq!(
+            RemoteFailure::parse(text),
+            Some(RemoteFailure {
+                kind: "Plan".into(),
+                message: r#"table default.t: column "id" is stored as Utf8"#.into(),
+            })
+        );
+        let oom = r#"Job J failed: Job failed due to stage 2 failed: Task failed due to runtime execution error: DataFusionError(ResourcesExhausted("Failed to allocate 1 MB for HashJoinInput"))"#;
+        assert_eq!(
+            CoordinatorError::DataFusion(DataFusionError::Execution(oom.into())).user_message(),
+            "resources exhausted: Failed to allocate 1 MB for HashJoinInput"
+        );
+        assert_eq!(
+            RemoteFailure::parse("Job J failed: all executors were lost"),
+            None
+        );
     }
 }

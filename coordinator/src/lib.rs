@@ -33,6 +33,6 @@ mod text;
 pub use bootstrap::ensure_tpch;
 pub use cluster::Cluster;
 pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
-pub use error::{CoordinatorError, Result};
+pub use error::{CoordinatorError, RemoteFailure, Result};
 pub use session::{Output, Prepared, Session};
 pub use text::text_rows;

@@ -9,6 +9,7 @@ use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 
+use crate::cluster::Cluster;
 use crate::engine::Engine;
 use crate::front::{self, ObjectName};
 use crate::system::{QueryRecord, QueryState};
@@ -159,7 +160,7 @@ impl Session {
             Ok(Prepared::Plan { plan, .. }) => self.run_plan(plan).await,
             Err(e) => Err(e),
         };
-        finish_record(record, result)
+        finish_record(record, self.engine.cluster(), result)
     }
 
     /// Records a statement in `system.runtime.queries`; in distributed mode its id also
@@ -209,14 +210,18 @@ impl Session {
     /// Runs Quarry's own statement that [`Session::prepare`] returned (`sql` is its text).
     pub async fn execute_quarry(&self, sql: &str, statement: front::Statement) -> Result<Output> {
         let record = self.start_record(sql);
-        finish_record(record, ddl::execute(self, statement).await)
+        finish_record(
+            record,
+            self.engine.cluster(),
+            ddl::execute(self, statement).await,
+        )
     }
 
     /// Runs a plan from [`Session::prepare`] (with its parameters already bound; `sql` is
     /// its text).
     pub async fn execute_plan(&self, sql: &str, plan: LogicalPlan) -> Result<Output> {
         let record = self.start_record(sql);
-        finish_record(record, self.run_plan(plan).await)
+        finish_record(record, self.engine.cluster(), self.run_plan(plan).await)
     }
 
     async fn run_plan(&self, plan: LogicalPlan) -> Result<Output> {
@@ -246,7 +251,11 @@ pub enum Prepared {
 
 /// Ends a statement's record when it failed or returned no rows; otherwise its rows are
 /// counted as they stream and the record ends with the stream.
-fn finish_record(record: Arc<QueryRecord>, result: Result<Output>) -> Result<Output> {
+fn finish_record(
+    record: Arc<QueryRecord>,
+    cluster: Option<&Cluster>,
+    result: Result<Output>,
+) -> Result<Output> {
     match result {
         Err(e) => {
             record.finish(QueryState::Failed);
@@ -259,14 +268,17 @@ fn finish_record(record: Arc<QueryRecord>, result: Result<Output>) -> Result<Out
         Ok(Output::Rows(stream)) => Ok(Output::Rows(Box::pin(TrackedStream {
             inner: stream,
             record,
+            cluster: cluster.cloned(),
         }))),
     }
 }
 
-/// Counts a result's rows and bytes into its query record.
+/// Counts a result's rows and bytes into its query record; dropped before its end, it
+/// cancels the query's jobs on the cluster.
 struct TrackedStream {
     inner: SendableRecordBatchStream,
     record: Arc<QueryRecord>,
+    cluster: Option<Cluster>,
 }
 
 impl futures::Stream for TrackedStream {
@@ -298,7 +310,16 @@ impl datafusion::execution::RecordBatchStream for TrackedStream {
 impl Drop for TrackedStream {
     /// A result dropped before its end was cancelled (no-op when it had ended).
     fn drop(&mut self) {
+        if self.record.state() != QueryState::Running {
+            return;
+        }
         self.record.finish(QueryState::Cancelled);
+        if let (Some(cluster), Ok(runtime)) =
+            (self.cluster.take(), tokio::runtime::Handle::try_current())
+        {
+            let id = self.record.id.clone();
+            runtime.spawn(async move { cluster.cancel_query(&id).await });
+        }
     }
 }
 

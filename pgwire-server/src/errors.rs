@@ -2,7 +2,7 @@
 
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
-use quarry_coordinator::CoordinatorError;
+use quarry_coordinator::{CoordinatorError, RemoteFailure};
 use quarry_metastore::MetastoreError;
 
 fn metastore_sqlstate(e: &MetastoreError) -> &'static str {
@@ -36,6 +36,17 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
         DataFusionError::Plan(_) => "42000",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ResourcesExhausted(_) => "53200",
+        // A task that failed on a worker: the code of the error it failed with.
+        DataFusionError::Execution(msg) => match RemoteFailure::parse(msg) {
+            Some(remote) => match remote.kind.as_str() {
+                "ResourcesExhausted" => "53200",
+                "Plan" => "42000",
+                "SchemaError" => "42703",
+                "NotImplemented" => "0A000",
+                _ => "XX000",
+            },
+            None => "XX000",
+        },
         DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
             datafusion_sqlstate(inner)
         }

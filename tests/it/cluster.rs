@@ -6,6 +6,13 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use quarry_coordinator::{Cluster, Engine, EngineConfig, Output};
+use quarry_files::S3Config;
+use quarry_worker::{ClusterSecret, WorkerOptions};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// The secret the test cluster shares.
@@ -32,7 +39,8 @@ impl Drop for Process {
 /// A coordinator with its workers; everything is stopped on drop.
 pub struct TestCluster {
     coordinator: Process,
-    workers: Vec<Process>,
+    /// Worker processes with their node ids.
+    workers: Vec<(Process, String)>,
     pub pg_port: u16,
     pub scheduler: String,
     data: tempfile::TempDir,
@@ -84,23 +92,38 @@ impl TestCluster {
             .data
             .path()
             .join(format!("worker-{}", self.workers.len()));
-        let child = Command::new(env!("CARGO_BIN_EXE_quarry"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
             .args(["worker", "--coordinator", &self.scheduler, "--slots", "2"])
             .arg("--work-dir")
             .arg(&work_dir)
             .env("QUARRY_CLUSTER_SECRET", SECRET)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        self.workers.push(Process(child));
+        // "quarry: worker-127.0.0.1:PORT joining ...": the worker's node id.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let id = first
+            .strip_prefix("quarry: ")
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected first line of a worker: {first}"))
+            .to_string();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        self.workers.push((Process(child), id));
     }
 
-    /// Kills worker `i` with SIGKILL.
-    pub fn kill_worker(&mut self, i: usize) {
-        let _ = self.workers[i].0.kill();
-        let _ = self.workers[i].0.wait();
+    /// Kills the worker with node id `id` (SIGKILL).
+    pub fn kill_worker(&mut self, id: &str) {
+        let (process, _) = self
+            .workers
+            .iter_mut()
+            .find(|(_, worker)| worker == id)
+            .unwrap_or_else(|| panic!("no worker {id}"));
+        let _ = process.0.kill();
+        let _ = process.0.wait();
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
@@ -158,6 +181,52 @@ impl TestCluster {
     pub fn coordinator_alive(&mut self) -> bool {
         self.coordinator.0.try_wait().unwrap().is_none()
     }
+}
+
+/// Starts a scheduler for `engine` and two workers in this process, and waits until both
+/// joined.
+pub async fn start_in_process(
+    engine: &Engine,
+    data_dir: &Path,
+    s3: &S3Config,
+) -> Result<(), String> {
+    let secret = ClusterSecret::new("slt-cluster-secret-0123456789")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let cluster = Cluster::start(engine, listener, secret.clone())
+        .await
+        .map_err(|e| e.user_message())?;
+    for i in 0..2 {
+        tokio::spawn(quarry_worker::run_worker(WorkerOptions {
+            coordinator_host: "127.0.0.1".into(),
+            coordinator_port: cluster.address().port(),
+            listen: [127, 0, 0, 1].into(),
+            work_dir: data_dir.join(format!("worker-{i}")),
+            memory_limit: None,
+            slots: 2,
+            s3: s3.clone(),
+            secret: secret.clone(),
+        }));
+    }
+    let session = engine.new_session().map_err(|e| e.user_message())?;
+    for _ in 0..300 {
+        if let Output::Rows(stream) = session
+            .execute("SELECT count(*) FROM system.runtime.nodes WHERE NOT coordinator")
+            .await
+            .map_err(|e| e.user_message())?
+        {
+            let batches: Vec<RecordBatch> =
+                stream.try_collect().await.map_err(|e| e.to_string())?;
+            if quarry_coordinator::text_rows(&batches).map_err(|e| e.to_string())?
+                == vec![vec!["2".to_string()]]
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err("the in-process workers did not join within 30 s".into())
 }
 
 /// The rows of a simple query, values as text (`NULL` for null).
@@ -320,4 +389,174 @@ async fn a_worker_without_the_cluster_secret_is_refused() {
     .await
     .unwrap();
     assert_eq!(joined, vec![vec!["0".to_string()]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_survives_losing_one_of_two_workers() {
+    let mut cluster = TestCluster::start(2).await;
+    let client = cluster.client().await;
+    // A join of several seconds (a debug build takes ~10 s): two scan stages, the join
+    // stage, the final aggregate.
+    let join = "SELECT count(*) FROM tpch.lineitem a JOIN tpch.lineitem b \
+                ON a.l_suppkey = b.l_suppkey WHERE a.l_quantity < 10";
+    // The same number without a join: per supplier, matching rows times all its rows.
+    let expected = rows(
+        &client,
+        "SELECT sum(a.n * b.n) FROM \
+         (SELECT l_suppkey, count(*) AS n FROM tpch.lineitem WHERE l_quantity < 10 GROUP BY 1) a \
+         JOIN (SELECT l_suppkey, count(*) AS n FROM tpch.lineitem GROUP BY 1) b \
+         ON a.l_suppkey = b.l_suppkey",
+    )
+    .await
+    .unwrap();
+
+    let runner = cluster.client().await;
+    let started = Instant::now();
+    let query = tokio::spawn(async move { rows(&runner, join).await });
+
+    // Once a stage has finished and a later one runs, kill the worker running it.
+    let victim = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the join never reached its second stage"
+        );
+        let running = rows(
+            &client,
+            "SELECT t.worker FROM system.runtime.tasks t JOIN system.runtime.queries q \
+             ON t.query_id = q.query_id \
+             WHERE q.query LIKE '%a.l_quantity < 10' AND q.state = 'RUNNING' \
+               AND t.state = 'running' AND t.stage > (SELECT min(stage) FROM system.runtime.tasks \
+                 WHERE query_id = q.query_id AND state = 'finished')",
+        )
+        .await
+        .unwrap();
+        if let Some(row) = running.first() {
+            break row[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    cluster.kill_worker(&victim);
+    let killed_at = started.elapsed();
+
+    let answer = tokio::time::timeout(Duration::from_secs(180), query)
+        .await
+        .expect("the query ends after the worker is lost")
+        .unwrap()
+        .expect("the query succeeds on the remaining worker");
+    eprintln!(
+        "worker {victim} killed after {killed_at:?}; answer after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(answer, expected);
+    let states = rows(
+        &client,
+        "SELECT count(*) FROM system.runtime.nodes WHERE NOT coordinator AND state = 'active'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(states, vec![vec!["1".to_string()]]);
+
+    // With no worker left, the query fails with an error that says so, within 60 s.
+    let runner = cluster.client().await;
+    let query = tokio::spawn(async move { rows(&runner, join).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let last = cluster.workers[1 - cluster
+        .workers
+        .iter()
+        .position(|(_, id)| *id == victim)
+        .unwrap()]
+    .1
+    .clone();
+    cluster.kill_worker(&last);
+    let lost_at = Instant::now();
+    let error = tokio::time::timeout(Duration::from_secs(60), query)
+        .await
+        .expect("the query fails within 60 s of losing the last worker")
+        .unwrap()
+        .expect_err("no worker is left to run it");
+    eprintln!(
+        "no workers: failed after {:?}: {error:?}",
+        lost_at.elapsed()
+    );
+    let message = error
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_else(|| error.to_string());
+    assert!(message.contains("executor"), "{message}");
+    assert!(cluster.coordinator_alive());
+}
+
+/// The rows of a statement run in `session`, as text.
+async fn session_rows(session: &quarry_coordinator::Session, sql: &str) -> Vec<Vec<String>> {
+    match session.execute(sql).await.unwrap() {
+        Output::Rows(stream) => {
+            let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+            quarry_coordinator::text_rows(&batches).unwrap()
+        }
+        Output::Done(tag) => panic!("{sql}: no rows ({tag})"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_result_cancels_its_tasks_on_the_workers() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::open(EngineConfig::new(data.path())).await.unwrap();
+    quarry_coordinator::ensure_tpch(&engine, 0.01)
+        .await
+        .unwrap();
+    start_in_process(&engine, data.path(), &S3Config::default())
+        .await
+        .unwrap();
+    let session = engine.new_session().unwrap();
+    // About 40 s in a debug build (36 million joined rows).
+    let join = "SELECT count(*), sum(a.l_quantity * b.l_discount) FROM tpch.lineitem a \
+                JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey";
+    let Output::Rows(mut stream) = session.execute(join).await.unwrap() else {
+        panic!("a query has rows");
+    };
+    // The join takes far longer than this; the stream yields nothing meanwhile.
+    let first = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+    assert!(
+        first.is_err(),
+        "the join finished too soon to test cancelling"
+    );
+    drop(stream);
+
+    let observer = engine.new_session().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = session_rows(
+            &observer,
+            "SELECT q.state, count(t.task) FILTER (WHERE t.state = 'running') \
+             FROM system.runtime.queries q LEFT JOIN system.runtime.tasks t \
+               ON t.query_id = q.query_id \
+             WHERE q.query LIKE '%a.l_suppkey = b.l_suppkey' GROUP BY q.state",
+        )
+        .await;
+        // The scheduler's view: the join's job ended as cancelled.
+        let jobs: Vec<String> = engine
+            .cluster()
+            .unwrap()
+            .scheduler()
+            .state
+            .task_manager
+            .get_all_jobs()
+            .await
+            .unwrap()
+            .iter()
+            .map(|job| format!("{:?}", job.status.status))
+            .collect();
+        if state == vec![vec!["CANCELLED".to_string(), "0".to_string()]]
+            && jobs.len() == 1
+            && jobs[0].contains("Failed")
+            && jobs[0].to_lowercase().contains("cancel")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job still runs 20 s after its result was dropped: {state:?}, {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -12,9 +12,8 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use futures::TryStreamExt;
-use quarry_coordinator::{Cluster, CoordinatorError, Engine, EngineConfig, Output, Session};
+use quarry_coordinator::{CoordinatorError, Engine, EngineConfig, Output, Session};
 use quarry_files::{BucketConfig, S3Config};
-use quarry_worker::{ClusterSecret, WorkerOptions};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 use crate::servers::{S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, S3Server};
@@ -154,46 +153,6 @@ enum Mode {
     Cluster,
 }
 
-/// Starts a scheduler for `engine` and two workers in this process, and waits until both
-/// joined.
-async fn start_cluster(engine: &Engine, data_dir: &Path, s3: &S3Config) -> Result<(), String> {
-    let secret = ClusterSecret::new("slt-cluster-secret-0123456789")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let cluster = Cluster::start(engine, listener, secret.clone())
-        .await
-        .map_err(|e| e.user_message())?;
-    for i in 0..2 {
-        tokio::spawn(quarry_worker::run_worker(WorkerOptions {
-            coordinator_host: "127.0.0.1".into(),
-            coordinator_port: cluster.address().port(),
-            listen: [127, 0, 0, 1].into(),
-            work_dir: data_dir.join(format!("worker-{i}")),
-            memory_limit: None,
-            slots: 2,
-            s3: s3.clone(),
-            secret: secret.clone(),
-        }));
-    }
-    let session = engine.new_session().map_err(|e| e.user_message())?;
-    for _ in 0..300 {
-        if let Output::Rows(stream) = session
-            .execute("SELECT count(*) FROM system.runtime.nodes WHERE NOT coordinator")
-            .await
-            .map_err(|e| e.user_message())?
-        {
-            let batches: Vec<RecordBatch> =
-                stream.try_collect().await.map_err(|e| e.to_string())?;
-            if rows_of(&batches).map_err(|e| e.0)? == vec![vec!["2".to_string()]] {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    Err("the in-process workers did not join within 30 s".into())
-}
-
 async fn run_file(path: &Path, mode: Mode) -> Result<(), String> {
     let name = path
         .file_name()
@@ -232,7 +191,7 @@ async fn run_file(path: &Path, mode: Mode) -> Result<(), String> {
     let s3_config = config.s3.clone();
     let engine = Engine::open(config).await.map_err(|e| e.user_message())?;
     if mode == Mode::Cluster {
-        start_cluster(&engine, data_dir.path(), &s3_config).await?;
+        crate::cluster::start_in_process(&engine, data_dir.path(), &s3_config).await?;
     }
     let mut runner = sqllogictest::Runner::new(|| {
         let session = engine.new_session();

@@ -30,14 +30,14 @@ use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprE
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use quarry_files::{MetastoreScanExec, MetastoreTable};
+use quarry_files::{MetastoreScanExec, MetastoreTable, restore_schema_rules};
 use quarry_metastore::{Metastore, Table};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of an encoded [`MetastoreTable`].
 const METASTORE_TABLE_TAG: &[u8] = b"quarry.metastore_table.v1:";
 /// Prefix of an encoded [`MetastoreScanExec`].
-const METASTORE_SCAN_TAG: &[u8] = b"quarry.metastore_scan.v1:";
+const METASTORE_SCAN_TAG: &[u8] = b"quarry.metastore_scan.v2:";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Internal(format!("cannot decode {what}: {e}"))
@@ -183,8 +183,7 @@ impl LogicalExtensionCodec for QuarryLogicalCodec {
 #[derive(Serialize, Deserialize)]
 struct ScanFields {
     table: String,
-    selected: usize,
-    total: usize,
+    partitions: Option<(usize, usize)>,
 }
 
 /// Physical codec: Quarry's plan nodes, then Ballista's.
@@ -209,11 +208,11 @@ impl PhysicalExtensionCodec for QuarryPhysicalCodec {
         let [input] = inputs else {
             return exec_err!("a metastore scan has one input, got {}", inputs.len());
         };
+        let input = restore_schema_rules(&fields.table, Arc::clone(input))?;
         Ok(Arc::new(MetastoreScanExec::new(
             fields.table,
-            fields.selected,
-            fields.total,
-            Arc::clone(input),
+            fields.partitions,
+            input,
         )))
     }
 
@@ -225,11 +224,9 @@ impl PhysicalExtensionCodec for QuarryPhysicalCodec {
     ) -> Result<()> {
         match node.downcast_ref::<MetastoreScanExec>() {
             Some(scan) => {
-                let (selected, total) = scan.partitions();
                 let fields = ScanFields {
                     table: scan.table().to_string(),
-                    selected,
-                    total,
+                    partitions: scan.partitions(),
                 };
                 buf.extend_from_slice(METASTORE_SCAN_TAG);
                 serde_json::to_writer(buf, &fields).map_err(|e| corrupt("a metastore scan", e))

@@ -52,6 +52,13 @@ pub async fn run_worker(options: WorkerOptions) -> Result<(), String> {
         )
     })?;
     let config = executor_config(&options)?;
+    eprintln!(
+        "quarry: {} joining {}:{} (work directory {})",
+        config.executor_id,
+        options.coordinator_host,
+        options.coordinator_port,
+        options.work_dir.display()
+    );
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| format!("worker stopped: {e}"))
@@ -84,10 +91,13 @@ pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig,
             })
         });
 
+    let port = free_port(options.listen)?;
     Ok(ExecutorProcessConfig {
+        // Readable and unique in the cluster: the worker's Flight address.
+        executor_id: worker_id(options.listen, port),
         bind_host: host.clone(),
         external_host: Some(host),
-        port: free_port(options.listen)?,
+        port,
         grpc_port: free_port(options.listen)?,
         scheduler_host: options.coordinator_host.clone(),
         scheduler_port: options.coordinator_port,
@@ -115,6 +125,11 @@ pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig,
         override_arrow_flight_service: Some(flight),
         ..Default::default()
     })
+}
+
+/// The id a worker has in `system.runtime.nodes`: the address its Flight service listens on.
+pub fn worker_id(host: IpAddr, flight_port: u16) -> String {
+    format!("worker-{host}:{flight_port}")
 }
 
 /// A port free on `host` now. Ballista binds and advertises the port it is given (0 would

@@ -11,4 +11,4 @@ mod executor;
 
 pub use cluster::{CLUSTER_SECRET_ENV, ClusterSecret};
 pub use codec::{QuarryLogicalCodec, QuarryPhysicalCodec};
-pub use executor::{HEARTBEAT_SECONDS, WorkerOptions, executor_config, run_worker};
+pub use executor::{HEARTBEAT_SECONDS, WorkerOptions, executor_config, run_worker, worker_id};

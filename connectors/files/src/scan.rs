@@ -1,6 +1,7 @@
 //! [`MetastoreScanExec`]: marks the file scan of a metastore table so EXPLAIN shows how many
-//! of the table's partitions it reads (`partitions=N/M`). Everything else is its child's:
-//! it forwards ordering, partitioning, statistics, limits and filter pushdown unchanged.
+//! of the table's partitions it reads (`partitions=N/M`), and so a worker that decodes the
+//! scan knows which table's rules apply to its files. Everything else is its child's: it
+//! forwards ordering, partitioning, statistics, limits and filter pushdown unchanged.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,27 +20,24 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, Statistics,
 };
 
-/// The scan of one metastore table: `input` reads the files of `selected` of its `total`
-/// partitions.
+/// The scan of one metastore table: `input` reads its files, of `partitions`
+/// (read, of the table's) when the table is partitioned.
 #[derive(Debug)]
 pub struct MetastoreScanExec {
     table: String,
-    selected: usize,
-    total: usize,
+    partitions: Option<(usize, usize)>,
     input: Arc<dyn ExecutionPlan>,
 }
 
 impl MetastoreScanExec {
     pub fn new(
         table: String,
-        selected: usize,
-        total: usize,
+        partitions: Option<(usize, usize)>,
         input: Arc<dyn ExecutionPlan>,
     ) -> Self {
         Self {
             table,
-            selected,
-            total,
+            partitions,
             input,
         }
     }
@@ -49,23 +47,28 @@ impl MetastoreScanExec {
         &self.table
     }
 
-    /// `(partitions read, partitions of the table)`.
-    pub fn partitions(&self) -> (usize, usize) {
-        (self.selected, self.total)
+    /// `(partitions read, partitions of the table)`; `None` when it has no partitions.
+    pub fn partitions(&self) -> Option<(usize, usize)> {
+        self.partitions
     }
 }
 
 impl DisplayAs for MetastoreScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => write!(
-                f,
-                "MetastoreScanExec: table={}, partitions={}/{}",
-                self.table, self.selected, self.total
-            ),
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "MetastoreScanExec: table={}", self.table)?;
+                match self.partitions {
+                    Some((read, total)) => write!(f, ", partitions={read}/{total}"),
+                    None => Ok(()),
+                }
+            }
             DisplayFormatType::TreeRender => {
-                writeln!(f, "table={}", self.table)?;
-                write!(f, "partitions={}/{}", self.selected, self.total)
+                write!(f, "table={}", self.table)?;
+                match self.partitions {
+                    Some((read, total)) => write!(f, "\npartitions={read}/{total}"),
+                    None => Ok(()),
+                }
             }
         }
     }
@@ -107,8 +110,7 @@ impl ExecutionPlan for MetastoreScanExec {
         let input = children.swap_remove(0);
         Ok(Arc::new(Self {
             table: self.table.clone(),
-            selected: self.selected,
-            total: self.total,
+            partitions: self.partitions,
             input,
         }))
     }

@@ -7,15 +7,49 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::plan_err;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::physical_expr_adapter::{
     DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
 };
+use datafusion::physical_plan::ExecutionPlan;
 
 /// Checks each file's schema against the table's, then adapts expressions as DataFusion does.
 #[derive(Debug)]
 pub(crate) struct ByNameAdapterFactory {
     pub(crate) table: String,
+}
+
+impl ByNameAdapterFactory {
+    pub(crate) fn for_table(table: &str) -> Arc<dyn PhysicalExprAdapterFactory> {
+        Arc::new(Self {
+            table: table.to_string(),
+        })
+    }
+}
+
+/// Puts Athena's rules back on the file scans under `plan`, a scan of `table` rebuilt from
+/// protobuf on a worker: DataFusion's plan serialization does not carry the adapter.
+pub fn restore_schema_rules(
+    table: &str,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_down(|node| {
+        let Some(config) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return Ok(Transformed::no(node));
+        };
+        let mut config = config.clone();
+        config.expr_adapter_factory = Some(ByNameAdapterFactory::for_table(table));
+        Ok(Transformed::yes(
+            DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>
+        ))
+    })
+    .data()
 }
 
 impl PhysicalExprAdapterFactory for ByNameAdapterFactory {

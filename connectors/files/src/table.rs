@@ -369,17 +369,12 @@ impl TableProvider for MetastoreTable {
             None => Arc::clone(&self.schema),
         };
         let empty = |schema| -> Arc<dyn ExecutionPlan> {
-            let plan = Arc::new(EmptyExec::new(schema));
-            if self.table.is_partitioned() {
-                Arc::new(MetastoreScanExec::new(
-                    self.table.qualified_name(),
-                    0,
-                    selected.total,
-                    plan,
-                ))
-            } else {
-                plan
-            }
+            let partitions = self.table.is_partitioned().then_some((0, selected.total));
+            Arc::new(MetastoreScanExec::new(
+                self.table.qualified_name(),
+                partitions,
+                Arc::new(EmptyExec::new(schema)),
+            ))
         };
         let Some((first, _)) = selected.partitions.first() else {
             return Ok(empty(projected_schema));
@@ -449,22 +444,21 @@ impl TableProvider for MetastoreTable {
             .with_statistics(statistics)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
-            .with_expr_adapter(Some(Arc::new(ByNameAdapterFactory {
-                table: self.table.qualified_name(),
-            })))
+            .with_expr_adapter(Some(ByNameAdapterFactory::for_table(
+                &self.table.qualified_name(),
+            )))
             .build();
         let mut scan = format.create_physical_plan(state, config).await?;
         if text {
             scan = self.convert_text(state, scan, projection)?;
         }
-        if !self.table.is_partitioned() {
-            return Ok(scan);
-        }
-        let (read, total) = (selected.partitions.len(), selected.total);
+        let partitions = self
+            .table
+            .is_partitioned()
+            .then(|| (selected.partitions.len(), selected.total));
         Ok(Arc::new(MetastoreScanExec::new(
             self.table.qualified_name(),
-            read,
-            total,
+            partitions,
             scan,
         )))
     }
