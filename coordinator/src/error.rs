@@ -55,12 +55,25 @@ fn datafusion_message(err: &DataFusionError) -> String {
             Some(remote) if remote.kind == "ResourcesExhausted" => {
                 format!("resources exhausted: {}", remote.message)
             }
+            Some(remote) if is_local_file_missing(&remote.message) => format!(
+                "{}; a worker could not read this local path: in a cluster, table locations \
+                 must be s3:// or on a file system every worker mounts at the same path",
+                remote.message
+            ),
             Some(remote) => remote.message,
             None => msg.clone(),
         },
         DataFusionError::ResourcesExhausted(msg) => format!("resources exhausted: {msg}"),
         other => other.to_string(),
     }
+}
+
+/// Whether a worker's error says a file does not exist where the local file system was
+/// asked (object_store's `NotFound { path: ... }` or "Object at location /... not found").
+fn is_local_file_missing(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    (lower.contains("not found") || lower.contains("notfound") || lower.contains("no such file"))
+        && (lower.contains("location /") || lower.contains("path: \"") || lower.contains("file://"))
 }
 
 /// A task's failure on a worker, recovered from the text Ballista reports for the job:
@@ -77,28 +90,49 @@ pub struct RemoteFailure {
 impl RemoteFailure {
     pub fn parse(text: &str) -> Option<RemoteFailure> {
         const MARKER: &str = "Task failed due to runtime execution error: ";
-        let mut rest = text[text.find(MARKER)? + MARKER.len()..].trim();
-        let mut kind = String::new();
-        // Peel `Variant(...)` wrappers down to the message.
-        while let Some(open) = rest.find('(')
-            && open > 0
-            && rest.ends_with(')')
-            && rest[..open].chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            let variant = &rest[..open];
-            if !matches!(
-                variant,
-                "DataFusionError" | "Shared" | "External" | "ArrowError"
-            ) {
-                kind = variant.to_string();
-            }
-            rest = &rest[open + 1..rest.len() - 1];
-        }
-        // Debug output quotes the message the way JSON does for everything Quarry's
-        // messages contain.
-        let message = serde_json::from_str::<String>(rest).unwrap_or_else(|_| rest.to_string());
+        let rest = text[text.find(MARKER)? + MARKER.len()..].trim();
+        let (kind, message) = peel(rest);
         Some(RemoteFailure { kind, message })
     }
+}
+
+/// Reads a Debug-printed error: `Variant(...)` wrappers around a quoted message, where
+/// `Context("what", inner)` adds its text before the inner message.
+fn peel(text: &str) -> (String, String) {
+    let text = text.trim();
+    if text.starts_with('"') {
+        // Debug output quotes a message the way JSON does for everything Quarry's
+        // messages contain.
+        let mut quoted = serde_json::Deserializer::from_str(text).into_iter::<String>();
+        if let Some(Ok(first)) = quoted.next() {
+            let after = text[quoted.byte_offset()..].trim_start();
+            return match after.strip_prefix(',') {
+                // `"context", Inner(...)`
+                Some(inner) => {
+                    let (kind, message) = peel(inner);
+                    (kind, format!("{first}: {message}"))
+                }
+                None => (String::new(), first),
+            };
+        }
+    }
+    if let Some(open) = text.find('(')
+        && open > 0
+        && text.ends_with(')')
+        && text[..open].chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        let variant = &text[..open];
+        let (kind, message) = peel(&text[open + 1..text.len() - 1]);
+        let wrapper = matches!(
+            variant,
+            "DataFusionError" | "Shared" | "External" | "ArrowError" | "Context"
+        );
+        return match (kind.is_empty(), wrapper) {
+            (true, false) => (variant.to_string(), message),
+            _ => (kind, message),
+        };
+    }
+    (String::new(), text.to_string())
 }
 
 #[cfg(test)]
@@ -124,5 +158,23 @@ mod tests {
             RemoteFailure::parse("Job J failed: all executors were lost"),
             None
         );
+        let sort = r#"Job J failed: Job failed due to stage 3 failed: Task failed due to runtime execution error: DataFusionError(Context("Not enough memory to continue external sort", ResourcesExhausted("Failed to allocate additional 10.0 MB for ExternalSorterMerge[1] - 6.0 MB remain available for the total memory pool: fair(pool_size: 16.0 MB)")))"#;
+        assert_eq!(
+            RemoteFailure::parse(sort),
+            Some(RemoteFailure {
+                kind: "ResourcesExhausted".into(),
+                message: "Not enough memory to continue external sort: Failed to allocate additional 10.0 MB for ExternalSorterMerge[1] - 6.0 MB remain available for the total memory pool: fair(pool_size: 16.0 MB)".into(),
+            })
+        );
+        let missing = r#"Job J failed: Job failed due to stage 1 failed: Task failed due to runtime execution error: DataFusionError(ObjectStore("Object at location /data/t/part-0.parquet not found: No such file or directory (os error 2)"))"#;
+        let message =
+            CoordinatorError::DataFusion(DataFusionError::Execution(missing.into())).user_message();
+        assert!(message.starts_with("Object at location /data/t/part-0.parquet not found"));
+        assert!(message.contains("must be s3://"), "{message}");
+        let debug = r#"Job J failed: Job failed due to stage 1 failed: Task failed due to runtime execution error: DataFusionError(ObjectStore(NotFound { path: "data/t/part-0.parquet", source: Os { code: 2, kind: NotFound, message: "No such file or directory" } }))"#;
+        let message =
+            CoordinatorError::DataFusion(DataFusionError::Execution(debug.into())).user_message();
+        assert!(message.contains("data/t/part-0.parquet"), "{message}");
+        assert!(message.contains("must be s3://"), "{message}");
     }
 }

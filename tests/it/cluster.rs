@@ -41,6 +41,7 @@ pub struct TestCluster {
     coordinator: Process,
     /// Worker processes with their node ids.
     workers: Vec<(Process, String)>,
+    worker_options: Vec<String>,
     pub pg_port: u16,
     pub scheduler: String,
     data: tempfile::TempDir,
@@ -50,6 +51,11 @@ impl TestCluster {
     /// A coordinator (TPC-H SF 0.01 in database `tpch`) and `workers` workers, ready when
     /// every worker has joined.
     pub async fn start(workers: usize) -> TestCluster {
+        Self::start_with(workers, &[]).await
+    }
+
+    /// Like [`TestCluster::start`], with extra options for every worker.
+    pub async fn start_with(workers: usize, worker_options: &[&str]) -> TestCluster {
         let data = tempfile::tempdir().unwrap();
         let pg_port = free_port();
         let scheduler = format!("127.0.0.1:{}", free_port());
@@ -76,6 +82,7 @@ impl TestCluster {
         let mut cluster = TestCluster {
             coordinator,
             workers: vec![],
+            worker_options: worker_options.iter().map(|o| o.to_string()).collect(),
             pg_port,
             scheduler,
             data,
@@ -96,6 +103,7 @@ impl TestCluster {
             .args(["worker", "--coordinator", &self.scheduler, "--slots", "2"])
             .arg("--work-dir")
             .arg(&work_dir)
+            .args(&self.worker_options)
             .env("QUARRY_CLUSTER_SECRET", SECRET)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -559,4 +567,64 @@ async fn dropping_a_result_cancels_its_tasks_on_the_workers() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_memory_is_bounded_sorts_spill_and_the_rest_fail_with_53200() {
+    let mut cluster = TestCluster::start_with(2, &["--memory-limit", "16MiB"]).await;
+    let client = cluster.client().await;
+
+    // A sort larger than a task's share of 16 MiB spills to the work directory.
+    let explained = rows(
+        &client,
+        "EXPLAIN ANALYZE SELECT l_comment, l_orderkey FROM tpch.lineitem ORDER BY l_comment, l_orderkey",
+    )
+    .await
+    .unwrap()
+    .concat()
+    .join("\n");
+    let spills: u64 = explained
+        .split("spill_count=")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(spills > 0, "the sort did not spill:\n{explained}");
+
+    // A join that needs more than the limit fails cleanly, naming the operator and the pool.
+    let error = client
+        .simple_query(
+            "SELECT count(*) FROM tpch.lineitem a JOIN tpch.lineitem b \
+             ON a.l_orderkey = b.l_orderkey AND a.l_comment = b.l_comment",
+        )
+        .await
+        .expect_err("the join does not fit in 16 MiB");
+    let db = error.as_db_error().expect("an error from the server");
+    assert_eq!(db.code().code(), "53200", "{}", db.message());
+    assert!(
+        db.message().starts_with("resources exhausted: "),
+        "{}",
+        db.message()
+    );
+    assert!(
+        db.message().contains("pool_size: 16.0 MB"),
+        "{}",
+        db.message()
+    );
+    assert!(
+        db.message().contains("Sorter") || db.message().contains("HashJoin"),
+        "{}",
+        db.message()
+    );
+
+    // Nobody crashed: the same cluster still answers.
+    let count = rows(&client, "SELECT count(*) FROM tpch.orders")
+        .await
+        .unwrap();
+    assert_eq!(count, vec![vec!["15000".to_string()]]);
+    assert!(cluster.coordinator_alive());
 }
