@@ -39,6 +39,9 @@ struct TpchArgs {
     /// Where the data and metastore live; generated on first use.
     #[arg(long, default_value = "target/bench-data")]
     data_dir: PathBuf,
+    /// Workers of `--mode distributed`.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
     /// JSON results file; default benches/results/tpch-sf<SF>-<mode>.json.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -54,7 +57,8 @@ enum Mode {
     /// Plain DataFusion with default settings over the same files, no Quarry: the
     /// baseline for Quarry's own overhead.
     Datafusion,
-    /// Coordinator and two workers: not built yet.
+    /// The embedded Ballista scheduler and `--workers` workers in this process, over gRPC
+    /// and Arrow Flight on loopback.
     Distributed,
 }
 
@@ -196,6 +200,40 @@ fn machine() -> String {
     format!("{cores} cores, {mem:.0} GiB")
 }
 
+/// Starts the scheduler and `args.workers` workers in this process; the cores are shared
+/// out between the workers as task slots.
+async fn start_cluster(engine: &Engine, args: &TpchArgs) -> Result<(), String> {
+    let secret = quarry_worker::ClusterSecret::new("quarry-bench-cluster-secret")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let cluster = quarry_coordinator::Cluster::start(engine, listener, secret.clone())
+        .await
+        .map_err(|e| e.user_message())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for i in 0..args.workers {
+        tokio::spawn(quarry_worker::run_worker(quarry_worker::WorkerOptions {
+            coordinator_host: "127.0.0.1".into(),
+            coordinator_port: cluster.address().port(),
+            listen: [127, 0, 0, 1].into(),
+            work_dir: args.data_dir.join(format!("worker-{i}")),
+            memory_limit: None,
+            slots: (cores / args.workers).max(1),
+            s3: Default::default(),
+            secret: secret.clone(),
+        }));
+    }
+    let manager = &cluster.scheduler().state.executor_manager;
+    for _ in 0..300 {
+        let joined = manager.get_executors_state().await.map_or(0, |s| s.len());
+        if joined == args.workers {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(format!("{} workers did not join within 30 s", args.workers))
+}
+
 async fn bench(args: TpchArgs) -> Result<(), String> {
     let engine = Engine::open(EngineConfig::new(&args.data_dir))
         .await
@@ -270,7 +308,12 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
             run_all(&mut runner, &args, &queries).await?
         }
         Mode::Distributed => {
-            return Err("--mode distributed: coordinator and workers are not built yet".into());
+            start_cluster(&engine, &args).await?;
+            let mut runner = LocalRunner {
+                session: engine.new_session().map_err(|e| e.user_message())?,
+            };
+            runner.run("USE tpch").await?;
+            run_all(&mut runner, &args, &queries).await?
         }
     };
     let report = Report {
