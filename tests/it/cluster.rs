@@ -328,6 +328,31 @@ async fn tpch_runs_on_two_workers_with_the_answers_of_local_mode() {
     .unwrap();
     assert_eq!(tables, vec![vec!["lineitem".to_string()]]);
 
+    // psql's catalog queries work against the coordinator.
+    for (meta, expected) in [
+        ("\\dt tpch.*", "lineitem"),
+        ("\\d tpch.nation", "n_regionkey"),
+    ] {
+        let output = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &cluster.pg_port.to_string(),
+                "-U",
+                "tester",
+            ])
+            .args(["-d", "quarry", "-X", "-c", meta])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains(expected),
+            "psql {meta}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     // EXPLAIN ANALYZE shows the stages the workers ran.
     let explained = rows(
         &client,
