@@ -1,6 +1,7 @@
 //! The `quarry` command: embedded engine, shell, and TPC-H tools.
 
 mod config;
+mod remote;
 mod render;
 mod shell;
 
@@ -29,7 +30,8 @@ struct Cli {
 enum Command {
     /// Run Quarry embedded: metastore and warehouse in one data directory, no server needed.
     Local(LocalArgs),
-    /// Open the shell on a data directory without generating anything.
+    /// Open the shell: on a data directory (nothing generated), or with --host on a running
+    /// Quarry.
     Shell(ShellArgs),
     /// Run the coordinator of a cluster: metastore, PostgreSQL front end, Ballista scheduler.
     Coordinator(CoordinatorArgs),
@@ -133,6 +135,16 @@ struct WorkerArgs {
 struct ShellArgs {
     #[command(flatten)]
     data: DataArgs,
+    /// Connect to a running Quarry (a coordinator, or `quarry local --listen`) instead of
+    /// opening a data directory.
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// Port of the running Quarry's PostgreSQL front end.
+    #[arg(long, default_value_t = 5433, requires = "host")]
+    port: u16,
+    /// User name to connect as.
+    #[arg(long, short = 'U', default_value = "quarry", requires = "host")]
+    user: String,
     #[command(flatten)]
     script: ScriptArgs,
 }
@@ -212,10 +224,16 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             server.stop().await?;
             Ok(code)
         }
-        Command::Shell(args) => {
-            let engine = open_engine(&args.data).await?;
-            shell::run(engine, Script::from(args.script)).await
-        }
+        Command::Shell(args) => match &args.host {
+            Some(host) => {
+                let remote = remote::Remote::connect(host, args.port, &args.user).await?;
+                shell::run_on(shell::Backend::Remote(remote), Script::from(args.script)).await
+            }
+            None => {
+                let engine = open_engine(&args.data).await?;
+                shell::run(engine, Script::from(args.script)).await
+            }
+        },
         Command::Coordinator(args) => run_coordinator(args).await,
         Command::Worker(args) => run_worker(args).await,
         Command::Tpch {

@@ -71,9 +71,9 @@ fn write_table(
         table.add_row(row);
     }
     for (i, field) in schema.fields().iter().enumerate() {
-        if is_numeric(field.data_type())
-            && let Some(column) = table.column_mut(i)
-        {
+        let numeric = is_numeric(field.data_type())
+            || field.metadata().contains_key(crate::remote::NUMERIC_TEXT);
+        if numeric && let Some(column) = table.column_mut(i) {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }

@@ -15,6 +15,7 @@ use quarry_coordinator::{Engine, Output, Session};
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
+use crate::remote::Remote;
 use crate::render::{self, Format};
 
 /// Where statements come from and how results are printed.
@@ -24,9 +25,31 @@ pub struct Script {
     pub format: Format,
 }
 
+/// Where statements run: an engine in this process, or a running Quarry over pgwire.
+pub enum Backend {
+    Local(Session),
+    Remote(Remote),
+}
+
+impl Backend {
+    async fn execute(&self, sql: &str) -> Result<Output, String> {
+        match self {
+            Backend::Local(session) => session.execute(sql).await.map_err(|e| e.user_message()),
+            Backend::Remote(remote) => remote.execute(sql).await,
+        }
+    }
+
+    fn prompt(&self) -> String {
+        match self {
+            Backend::Local(session) => format!("quarry:{}> ", session.current_database()),
+            Backend::Remote(remote) => format!("quarry@{}> ", remote.address),
+        }
+    }
+}
+
 /// Shell state that backslash commands change.
 struct Shell {
-    session: Session,
+    backend: Backend,
     format: Format,
     timing: bool,
     interactive: bool,
@@ -35,8 +58,14 @@ struct Shell {
 /// Runs the script options, or statements from standard input when it is not a terminal,
 /// or else the interactive shell. The exit code is 1 when any statement failed.
 pub async fn run(engine: Engine, script: Script) -> Result<ExitCode, String> {
+    let session = engine.new_session().map_err(|e| e.user_message())?;
+    run_on(Backend::Local(session), script).await
+}
+
+/// Like [`run`], on any backend.
+pub async fn run_on(backend: Backend, script: Script) -> Result<ExitCode, String> {
     let mut shell = Shell {
-        session: engine.new_session().map_err(|e| e.user_message())?,
+        backend,
         format: script.format,
         timing: true,
         interactive: false,
@@ -106,7 +135,7 @@ impl Shell {
         let mut buffer = String::new();
         loop {
             let prompt = if buffer.is_empty() {
-                format!("quarry:{}> ", self.session.current_database())
+                self.backend.prompt()
             } else {
                 "     ...> ".to_string()
             };
@@ -199,11 +228,7 @@ impl Shell {
     }
 
     async fn execute(&self, sql: &str, started: Instant) -> Result<(), String> {
-        let output = self
-            .session
-            .execute(sql)
-            .await
-            .map_err(|e| e.user_message())?;
+        let output = self.backend.execute(sql).await?;
         let mut stdout = std::io::stdout().lock();
         match output {
             Output::Done(tag) => {

@@ -177,3 +177,61 @@ with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
          [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\nerror 42P01\n[(42,)]\n"
     );
 }
+
+#[test]
+fn quarry_shell_connects_to_a_running_quarry() {
+    let server = Server::start();
+    let shell = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args(["shell", "--host", "127.0.0.1", "--port"])
+            .arg(server.port.to_string())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = shell(&[
+        "--format",
+        "csv",
+        "-e",
+        "USE tpch",
+        "-e",
+        "SELECT n_name, n_regionkey FROM nation WHERE n_nationkey < 2 ORDER BY 1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n_name,n_regionkey\nALGERIA,0\nARGENTINA,1\n"
+    );
+
+    // Tables align numbers right, as for a local engine; errors name the object.
+    let out = shell(&[
+        "-e",
+        "SELECT count(*) AS n FROM tpch.region",
+        "-e",
+        "SELECT * FROM nope",
+    ]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| n |\n|---|\n| 5 |\n(1 row, "), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+
+    // Nothing listens there: a clear error.
+    let out = Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .args([
+            "shell",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "1",
+            "-e",
+            "SELECT 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to 127.0.0.1:1"));
+}
