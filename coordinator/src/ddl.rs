@@ -117,6 +117,9 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
         Statement::RepairTable { table } => repair_table(session, &table).await,
         Statement::Transaction(tag) => Ok(Output::Done(tag.to_string())),
         Statement::SetVariable { name, value } => {
+            if name == "statement_timeout" {
+                crate::session::parse_timeout(&value)?;
+            }
             session.set_variable(&name, &value);
             Ok(Output::Done("SET".into()))
         }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -154,13 +155,45 @@ impl Session {
     /// here; everything else is planned and run by DataFusion (or, in distributed mode,
     /// by the workers).
     pub async fn execute(&self, sql: &str) -> Result<Output> {
+        self.tracked(sql, async {
+            match self.prepare(sql).await? {
+                Prepared::Quarry { statement, .. } => ddl::execute(self, statement).await,
+                Prepared::Plan { plan, .. } => self.run_plan(plan).await,
+            }
+        })
+        .await
+    }
+
+    /// Runs `work`, the statement `sql`, under the session's `statement_timeout` (which
+    /// also bounds reading its rows), recorded in `system.runtime.queries`.
+    async fn tracked(
+        &self,
+        sql: &str,
+        work: impl std::future::Future<Output = Result<Output>>,
+    ) -> Result<Output> {
         let record = self.start_record(sql);
-        let result = match self.prepare(sql).await {
-            Ok(Prepared::Quarry { statement, .. }) => ddl::execute(self, statement).await,
-            Ok(Prepared::Plan { plan, .. }) => self.run_plan(plan).await,
-            Err(e) => Err(e),
+        let deadline = self
+            .statement_timeout()?
+            .map(|timeout| tokio::time::Instant::now() + timeout);
+        let result = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, work).await {
+                Ok(result) => result,
+                Err(_) => {
+                    record.finish(QueryState::Cancelled);
+                    return Err(CoordinatorError::Cancelled(STATEMENT_TIMEOUT.into()));
+                }
+            },
+            None => work.await,
         };
-        finish_record(record, self.engine.cluster(), result)
+        finish_record(record, self.engine.cluster(), deadline, result)
+    }
+
+    /// `statement_timeout` of this session; `None` when unset or 0.
+    pub fn statement_timeout(&self) -> Result<Option<std::time::Duration>> {
+        match self.variable("statement_timeout") {
+            Some(value) => parse_timeout(&value),
+            None => Ok(None),
+        }
     }
 
     /// Records a statement in `system.runtime.queries`; in distributed mode its id also
@@ -209,19 +242,13 @@ impl Session {
 
     /// Runs Quarry's own statement that [`Session::prepare`] returned (`sql` is its text).
     pub async fn execute_quarry(&self, sql: &str, statement: front::Statement) -> Result<Output> {
-        let record = self.start_record(sql);
-        finish_record(
-            record,
-            self.engine.cluster(),
-            ddl::execute(self, statement).await,
-        )
+        self.tracked(sql, ddl::execute(self, statement)).await
     }
 
     /// Runs a plan from [`Session::prepare`] (with its parameters already bound; `sql` is
     /// its text).
     pub async fn execute_plan(&self, sql: &str, plan: LogicalPlan) -> Result<Output> {
-        let record = self.start_record(sql);
-        finish_record(record, self.engine.cluster(), self.run_plan(plan).await)
+        self.tracked(sql, self.run_plan(plan)).await
     }
 
     async fn run_plan(&self, plan: LogicalPlan) -> Result<Output> {
@@ -254,6 +281,7 @@ pub enum Prepared {
 fn finish_record(
     record: Arc<QueryRecord>,
     cluster: Option<&Cluster>,
+    deadline: Option<tokio::time::Instant>,
     result: Result<Output>,
 ) -> Result<Output> {
     match result {
@@ -269,16 +297,35 @@ fn finish_record(
             inner: stream,
             record,
             cluster: cluster.cloned(),
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
         }))),
     }
 }
 
 /// Counts a result's rows and bytes into its query record; dropped before its end, it
-/// cancels the query's jobs on the cluster.
+/// cancels the query's jobs on the cluster. Past the statement's deadline it ends with
+/// the statement-timeout error.
 struct TrackedStream {
     inner: SendableRecordBatchStream,
     record: Arc<QueryRecord>,
     cluster: Option<Cluster>,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl TrackedStream {
+    /// Ends the query as cancelled and stops its jobs on the cluster.
+    fn cancel(&mut self) {
+        if self.record.state() != QueryState::Running {
+            return;
+        }
+        self.record.finish(QueryState::Cancelled);
+        if let (Some(cluster), Ok(runtime)) =
+            (self.cluster.take(), tokio::runtime::Handle::try_current())
+        {
+            let id = self.record.id.clone();
+            runtime.spawn(async move { cluster.cancel_query(&id).await });
+        }
+    }
 }
 
 impl futures::Stream for TrackedStream {
@@ -288,6 +335,14 @@ impl futures::Stream for TrackedStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
+        if let Some(deadline) = self.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            self.deadline = None;
+            self.cancel();
+            let error = CoordinatorError::Cancelled(STATEMENT_TIMEOUT.into());
+            return std::task::Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
+        }
         let polled = self.inner.as_mut().poll_next(cx);
         match &polled {
             std::task::Poll::Ready(Some(Ok(batch))) => self
@@ -310,16 +365,7 @@ impl datafusion::execution::RecordBatchStream for TrackedStream {
 impl Drop for TrackedStream {
     /// A result dropped before its end was cancelled (no-op when it had ended).
     fn drop(&mut self) {
-        if self.record.state() != QueryState::Running {
-            return;
-        }
-        self.record.finish(QueryState::Cancelled);
-        if let (Some(cluster), Ok(runtime)) =
-            (self.cluster.take(), tokio::runtime::Handle::try_current())
-        {
-            let id = self.record.id.clone();
-            runtime.spawn(async move { cluster.cancel_query(&id).await });
-        }
+        self.cancel();
     }
 }
 
@@ -366,5 +412,59 @@ fn ddl_name(ddl: &DdlStatement) -> &'static str {
         DdlStatement::DropCatalogSchema(_) => "this form of DROP SCHEMA",
         DdlStatement::CreateFunction(_) => "CREATE FUNCTION",
         DdlStatement::DropFunction(_) => "DROP FUNCTION",
+    }
+}
+
+/// PostgreSQL's message for a statement that ran out of time.
+const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
+
+/// A `statement_timeout` value as PostgreSQL takes it: milliseconds, or a number with a
+/// unit (`ms`, `s`, `min`, `h`, `d`); 0 turns the timeout off.
+pub(crate) fn parse_timeout(value: &str) -> Result<Option<std::time::Duration>> {
+    let text = value.trim().trim_matches('\'').trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let invalid = || {
+        CoordinatorError::Invalid(format!(
+            "invalid value for parameter \"statement_timeout\": \"{value}\" \
+             (milliseconds, or a number with ms, s, min, h or d)"
+        ))
+    };
+    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let millis = match unit.trim() {
+        "" | "ms" => number,
+        "s" => number * 1e3,
+        "min" => number * 60e3,
+        "h" => number * 3600e3,
+        "d" => number * 86_400e3,
+        _ => return Err(invalid()),
+    };
+    Ok((millis > 0.0).then(|| std::time::Duration::from_secs_f64(millis / 1e3)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn statement_timeouts_read_as_postgresql_reads_them() {
+        assert_eq!(
+            parse_timeout("1500").unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_timeout("'2s'").unwrap(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_timeout("1min").unwrap(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_timeout("0").unwrap(), None);
+        let error = parse_timeout("soon").unwrap_err().user_message();
+        assert!(
+            error.contains("statement_timeout") && error.contains("soon"),
+            "{error}"
+        );
     }
 }

@@ -23,6 +23,7 @@ fn sqlstate(err: &CoordinatorError) -> &'static str {
         CoordinatorError::Unsupported(_) => "0A000",
         CoordinatorError::CatalogNotFound(_) => "3D000",
         CoordinatorError::Invalid(_) => "22023",
+        CoordinatorError::Cancelled(_) => "57014",
         CoordinatorError::Metastore(e) => metastore_sqlstate(e),
         CoordinatorError::Files(_) => "58030",
         CoordinatorError::DataFusion(e) => datafusion_sqlstate(e),
@@ -54,6 +55,8 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
         DataFusionError::External(inner) => {
             if let Some(inner) = inner.downcast_ref::<DataFusionError>() {
                 datafusion_sqlstate(inner)
+            } else if let Some(inner) = inner.downcast_ref::<CoordinatorError>() {
+                sqlstate(inner)
             } else if let Some(inner) = inner.downcast_ref::<MetastoreError>() {
                 metastore_sqlstate(inner)
             } else if inner.is::<quarry_files::FilesError>() {

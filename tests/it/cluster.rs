@@ -367,6 +367,41 @@ async fn tpch_runs_on_two_workers_with_the_answers_of_local_mode() {
         .join("\n");
     assert!(text.contains("Stage"), "{text}");
     assert!(text.contains("ShuffleWriterExec"), "{text}");
+
+    // statement_timeout stops a distributed query and its tasks on the workers.
+    client
+        .simple_query("SET statement_timeout = '1s'")
+        .await
+        .unwrap();
+    let error = client
+        .simple_query(
+            "SELECT count(*), sum(a.l_quantity * b.l_discount) FROM tpch.lineitem a \
+             JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey",
+        )
+        .await
+        .expect_err("the join takes far more than a second");
+    assert_eq!(error.as_db_error().unwrap().code().code(), "57014");
+    client
+        .simple_query("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let running = rows(
+            &client,
+            "SELECT count(*) FROM system.runtime.tasks WHERE state = 'running'",
+        )
+        .await
+        .unwrap();
+        if running == vec![vec!["0".to_string()]] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tasks still run after the timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(cluster.coordinator_alive());
 }
 

@@ -235,3 +235,39 @@ fn quarry_shell_connects_to_a_running_quarry() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to 127.0.0.1:1"));
 }
+
+#[test]
+fn statement_timeout_stops_a_long_query_with_57014() {
+    let server = Server::start();
+    let started = std::time::Instant::now();
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-U",
+            "tester",
+        ])
+        .args(["-X", "-v", "VERBOSITY=verbose"])
+        .args(["-c", "SET statement_timeout = '500ms'"])
+        .args([
+            "-c",
+            "SELECT count(*), sum(a.l_quantity * b.l_discount) FROM tpch.lineitem a \
+             JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey",
+        ])
+        .args(["-c", "SHOW statement_timeout"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("57014") && stderr.contains("canceling statement due to statement timeout"),
+        "{stderr}"
+    );
+    // The join alone takes tens of seconds in a debug build.
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    // A bad value is refused, naming the parameter.
+    let out = server.psql("SET statement_timeout = 'soon'");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("statement_timeout"));
+}
