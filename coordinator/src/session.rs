@@ -56,6 +56,8 @@ pub struct Session {
     /// Client settings outside DataFusion's namespaces (`SET application_name = ...`).
     variables: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
     user: std::sync::Mutex<String>,
+    /// Fires when the client asks to cancel the next statement.
+    cancel: std::sync::Mutex<Option<futures::channel::oneshot::Receiver<()>>>,
 }
 
 impl Session {
@@ -65,6 +67,7 @@ impl Session {
             ctx,
             variables: Default::default(),
             user: std::sync::Mutex::new("quarry".to_string()),
+            cancel: Default::default(),
         }
     }
 
@@ -175,17 +178,30 @@ impl Session {
         let deadline = self
             .statement_timeout()?
             .map(|timeout| tokio::time::Instant::now() + timeout);
-        let result = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, work).await {
-                Ok(result) => result,
-                Err(_) => {
-                    record.finish(QueryState::Cancelled);
-                    return Err(CoordinatorError::Cancelled(STATEMENT_TIMEOUT.into()));
-                }
-            },
-            None => work.await,
-        };
-        finish_record(record, self.engine.cluster(), deadline, result)
+        let cancel = self.cancel.lock().expect("cancel signal").take();
+        let mut stop = Stop::new(deadline, cancel);
+        let mut work = std::pin::pin!(work);
+        let result = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(reason) = stop.poll_stop(cx) {
+                return std::task::Poll::Ready(Err(reason));
+            }
+            work.as_mut().poll(cx).map(Ok)
+        })
+        .await;
+        match result {
+            Ok(result) => finish_record(record, self.engine.cluster(), stop, result),
+            Err(reason) => {
+                record.finish(QueryState::Cancelled);
+                Err(CoordinatorError::Cancelled(reason.into()))
+            }
+        }
+    }
+
+    /// Makes a cancel request able to stop the next statement: when `signal` fires, the
+    /// statement (and, on a cluster, its tasks) stops with "canceling statement due to
+    /// user request".
+    pub fn arm_cancel(&self, signal: futures::channel::oneshot::Receiver<()>) {
+        *self.cancel.lock().expect("cancel signal") = Some(signal);
     }
 
     /// `statement_timeout` of this session; `None` when unset or 0.
@@ -281,7 +297,7 @@ pub enum Prepared {
 fn finish_record(
     record: Arc<QueryRecord>,
     cluster: Option<&Cluster>,
-    deadline: Option<tokio::time::Instant>,
+    stop: Stop,
     result: Result<Output>,
 ) -> Result<Output> {
     match result {
@@ -297,19 +313,61 @@ fn finish_record(
             inner: stream,
             record,
             cluster: cluster.cloned(),
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            stop,
         }))),
     }
 }
 
 /// Counts a result's rows and bytes into its query record; dropped before its end, it
-/// cancels the query's jobs on the cluster. Past the statement's deadline it ends with
-/// the statement-timeout error.
+/// cancels the query's jobs on the cluster. Past the statement's deadline, or on the
+/// client's cancel request, it ends with PostgreSQL's error for it.
 struct TrackedStream {
     inner: SendableRecordBatchStream,
     record: Arc<QueryRecord>,
     cluster: Option<Cluster>,
+    stop: Stop,
+}
+
+/// What can stop a running statement: its deadline (statement_timeout) and the client's
+/// cancel request.
+struct Stop {
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    cancel: Option<futures::channel::oneshot::Receiver<()>>,
+}
+
+impl Stop {
+    fn new(
+        deadline: Option<tokio::time::Instant>,
+        cancel: Option<futures::channel::oneshot::Receiver<()>>,
+    ) -> Self {
+        Self {
+            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            cancel,
+        }
+    }
+
+    /// Ready with PostgreSQL's message once the statement must stop.
+    fn poll_stop(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<&'static str> {
+        use std::task::Poll;
+        if let Some(deadline) = self.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            self.deadline = None;
+            return Poll::Ready(STATEMENT_TIMEOUT);
+        }
+        if let Some(cancel) = self.cancel.as_mut() {
+            match std::pin::Pin::new(cancel).poll(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.cancel = None;
+                    return Poll::Ready(USER_CANCEL);
+                }
+                // The sender is gone: no cancel request can come for this statement.
+                Poll::Ready(Err(_)) => self.cancel = None,
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
 }
 
 impl TrackedStream {
@@ -335,12 +393,9 @@ impl futures::Stream for TrackedStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        if let Some(deadline) = self.deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            self.deadline = None;
+        if let std::task::Poll::Ready(reason) = self.stop.poll_stop(cx) {
             self.cancel();
-            let error = CoordinatorError::Cancelled(STATEMENT_TIMEOUT.into());
+            let error = CoordinatorError::Cancelled(reason.into());
             return std::task::Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
         }
         let polled = self.inner.as_mut().poll_next(cx);
@@ -417,6 +472,8 @@ fn ddl_name(ddl: &DdlStatement) -> &'static str {
 
 /// PostgreSQL's message for a statement that ran out of time.
 const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
+/// PostgreSQL's message for a statement the client cancelled.
+const USER_CANCEL: &str = "canceling statement due to user request";
 
 /// A `statement_timeout` value as PostgreSQL takes it: milliseconds, or a number with a
 /// unit (`ms`, `s`, `min`, `h`, `d`); 0 turns the timeout off.

@@ -14,13 +14,17 @@ use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
-use pgwire::api::{PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
+use pgwire::api::{
+    ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator,
+};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::PgWireFrontendMessage;
@@ -35,19 +39,47 @@ use crate::errors::{error_info, user_error};
 pub(crate) struct ConnectionHandlers {
     backend: Arc<QuarryBackend>,
     startup: Arc<TrustStartup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+/// This connection's entry in the server's cancel registry, set at startup; dropping it
+/// (with the connection) unregisters it.
+#[derive(Default)]
+struct CancelSlot(std::sync::Mutex<Option<(Arc<ConnectionHandle>, ConnectionGuard)>>);
+
+impl CancelSlot {
+    /// Lets a cancel request for this connection stop the statement about to run.
+    async fn arm(&self, session: &Session) {
+        let handle = self
+            .0
+            .lock()
+            .expect("cancel slot")
+            .as_ref()
+            .map(|(handle, _)| Arc::clone(handle));
+        if let Some(handle) = handle {
+            session.arm_cancel(handle.start_query().await);
+        }
+    }
 }
 
 impl ConnectionHandlers {
-    pub(crate) fn new(session: Session) -> Self {
+    pub(crate) fn new(session: Session, connections: Arc<ConnectionManager>) -> Self {
         let session = Arc::new(session);
+        let slot = Arc::new(CancelSlot::default());
         Self {
             backend: Arc::new(QuarryBackend {
                 session: Arc::clone(&session),
                 parser: Arc::new(QuarryParser {
                     session: Arc::clone(&session),
                 }),
+                cancel: Arc::clone(&slot),
             }),
-            startup: Arc::new(TrustStartup { session }),
+            startup: Arc::new(TrustStartup {
+                session,
+                connections: Arc::clone(&connections),
+                cancel: slot,
+            }),
+            cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }
     }
 }
@@ -64,12 +96,18 @@ impl PgWireServerHandlers for ConnectionHandlers {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::clone(&self.startup)
     }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.cancel)
+    }
 }
 
 /// Accepts any user without a password (`quarry local` trusts loopback connections) and
 /// announces the server as PostgreSQL 15-compatible, as drivers read `server_version`.
 pub(crate) struct TrustStartup {
     session: Arc<Session>,
+    connections: Arc<ConnectionManager>,
+    cancel: Arc<CancelSlot>,
 }
 
 /// The `server_version` ParameterStatus: a PostgreSQL 15 version, then Quarry's.
@@ -94,7 +132,9 @@ impl StartupHandler for TrustStartup {
                 self.session.set_user(user);
             }
             let (pid, secret_key) = RandomPidSecretKeyGenerator::default().generate(client);
-            client.set_pid_and_secret_key(pid, secret_key);
+            client.set_pid_and_secret_key(pid, secret_key.clone());
+            *self.cancel.0.lock().expect("cancel slot") =
+                Some(self.connections.register(pid, secret_key));
             let mut parameters = DefaultServerParameterProvider::default();
             parameters.server_version = SERVER_VERSION.to_string();
             parameters.time_zone = "UTC".to_string();
@@ -109,6 +149,7 @@ impl StartupHandler for TrustStartup {
 pub(crate) struct QuarryBackend {
     session: Arc<Session>,
     parser: Arc<QuarryParser>,
+    cancel: Arc<CancelSlot>,
 }
 
 pub(crate) struct QuarryParser {
@@ -204,6 +245,7 @@ impl SimpleQueryHandler for QuarryBackend {
                 responses.push(Response::Execution(Tag::new("DEALLOCATE")));
                 continue;
             }
+            self.cancel.arm(&self.session).await;
             match self.session.execute(&statement).await {
                 Ok(output) => responses.push(response(output, &Format::UnifiedText)?),
                 Err(e) => {
@@ -288,6 +330,7 @@ impl ExtendedQueryHandler for QuarryBackend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.cancel.arm(&self.session).await;
         let output = match &portal.statement.statement {
             Prepared::Quarry { sql, statement } => {
                 self.session.execute_quarry(sql, statement.clone()).await

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use pgwire::api::ConnectionManager;
 use pgwire::tokio::process_socket;
 use quarry_coordinator::Engine;
 use tokio::net::TcpListener;
@@ -26,6 +27,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(&config.listen).await?;
     on_bound(listener.local_addr()?);
+    // Which connection a cancel request (pid, secret key) is for.
+    let connections = Arc::new(ConnectionManager::new());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -44,7 +47,7 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let handlers = Arc::new(ConnectionHandlers::new(session));
+                let handlers = Arc::new(ConnectionHandlers::new(session, Arc::clone(&connections)));
                 tokio::spawn(async move {
                     if let Err(e) = process_socket(socket, None, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -271,3 +271,43 @@ fn statement_timeout_stops_a_long_query_with_57014() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("statement_timeout"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_the_running_query() {
+    let server = Server::start();
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=tester", server.port),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let token = client.cancel_token();
+    let started = std::time::Instant::now();
+    let query = tokio::spawn(async move {
+        let result = client
+            .simple_query(
+                "SELECT count(*), sum(a.l_quantity * b.l_discount) FROM tpch.lineitem a \
+                 JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey",
+            )
+            .await;
+        (client, result)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let (client, result) = tokio::time::timeout(std::time::Duration::from_secs(15), query)
+        .await
+        .expect("the cancelled query ends")
+        .unwrap();
+    let error = result.expect_err("the query was cancelled");
+    let db = error.as_db_error().expect("an error from the server");
+    assert_eq!(db.code().code(), "57014");
+    assert_eq!(db.message(), "canceling statement due to user request");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    // The connection goes on.
+    let rows = client.simple_query("SELECT 1").await.unwrap();
+    assert!(
+        rows.iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+    );
+}
