@@ -174,10 +174,10 @@ impl Session {
         sql: &str,
         work: impl std::future::Future<Output = Result<Output>>,
     ) -> Result<Output> {
-        let record = self.start_record(sql);
         let deadline = self
             .statement_timeout()?
             .map(|timeout| tokio::time::Instant::now() + timeout);
+        let record = self.start_record(sql);
         let cancel = self.cancel.lock().expect("cancel signal").take();
         let mut stop = Stop::new(deadline, cancel);
         let mut work = std::pin::pin!(work);
