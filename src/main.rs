@@ -173,7 +173,13 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUARRY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // Ballista's session manager warns on every query that it keeps
+                // round-robin repartitioning off, which Quarry's sessions already do.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "warn,ballista_scheduler::state::session_manager=error",
+                    )
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
