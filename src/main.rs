@@ -173,8 +173,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUARRY_LOG")
-                // Ballista's session manager warns on every query that it keeps
-                // round-robin repartitioning off, which Quarry's sessions already do.
+                // Ballista's scheduler turns round-robin repartitioning off for every job
+                // (as it must) and warns about it each time: not news for the user.
                 .unwrap_or_else(|_| {
                     tracing_subscriber::EnvFilter::new(
                         "warn,ballista_scheduler::state::session_manager=error",
