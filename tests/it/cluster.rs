@@ -36,6 +36,11 @@ impl Drop for Process {
     }
 }
 
+/// Cluster tests run one at a time: four clusters at once on two cores turn heartbeat
+/// timing into noise (and made Ballista lose a job after a worker loss, see
+/// `a_query_survives_losing_one_of_two_workers`).
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A coordinator with its workers; everything is stopped on drop.
 pub struct TestCluster {
     coordinator: Process,
@@ -45,6 +50,8 @@ pub struct TestCluster {
     pub pg_port: u16,
     pub scheduler: String,
     data: tempfile::TempDir,
+    /// Last, so the processes are stopped before the next test may start a cluster.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl TestCluster {
@@ -56,6 +63,7 @@ impl TestCluster {
 
     /// Like [`TestCluster::start`], with extra options for every worker.
     pub async fn start_with(workers: usize, worker_options: &[&str]) -> TestCluster {
+        let turn = ONE_CLUSTER_AT_A_TIME.lock().await;
         let data = tempfile::tempdir().unwrap();
         let pg_port = free_port();
         let scheduler = format!("127.0.0.1:{}", free_port());
@@ -80,6 +88,7 @@ impl TestCluster {
             format!("workers join: quarry worker --coordinator {scheduler}")
         );
         let mut cluster = TestCluster {
+            _turn: turn,
             coordinator,
             workers: vec![],
             worker_options: worker_options.iter().map(|o| o.to_string()).collect(),
@@ -567,6 +576,7 @@ async fn session_rows(session: &quarry_coordinator::Session, sql: &str) -> Vec<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_result_cancels_its_tasks_on_the_workers() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig::new(data.path())).await.unwrap();
     quarry_coordinator::ensure_tpch(&engine, 0.01)
