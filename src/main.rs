@@ -71,16 +71,37 @@ struct ScriptArgs {
     format: Format,
 }
 
+/// The TPC-H data `quarry local` and `quarry coordinator` generate on first start.
 #[derive(Args)]
-struct LocalArgs {
-    #[command(flatten)]
-    data: DataArgs,
+struct TpchOptions {
     /// TPC-H scale factor generated into database `tpch` on first start.
     #[arg(long, default_value_t = 0.1)]
     tpch_sf: f64,
     /// Do not generate TPC-H data.
     #[arg(long)]
     no_tpch: bool,
+}
+
+impl TpchOptions {
+    /// Generates database `tpch` unless it exists or `--no-tpch` was given.
+    async fn ensure(&self, engine: &Engine) -> Result<(), String> {
+        if !self.no_tpch
+            && let Some(message) = ensure_tpch(engine, self.tpch_sf)
+                .await
+                .map_err(|e| e.user_message())?
+        {
+            eprintln!("quarry: {message}");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct LocalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    tpch: TpchOptions,
     /// Also serve the PostgreSQL wire protocol on HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
@@ -92,12 +113,8 @@ struct LocalArgs {
 struct CoordinatorArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// TPC-H scale factor generated into database `tpch` on first start.
-    #[arg(long, default_value_t = 0.1)]
-    tpch_sf: f64,
-    /// Do not generate TPC-H data.
-    #[arg(long)]
-    no_tpch: bool,
+    #[command(flatten)]
+    tpch: TpchOptions,
     /// Where the PostgreSQL front end listens.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5433")]
     listen: String,
@@ -213,13 +230,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Local(args) => {
             let engine = open_engine(&args.data).await?;
-            if !args.no_tpch
-                && let Some(message) = ensure_tpch(&engine, args.tpch_sf)
-                    .await
-                    .map_err(|e| e.user_message())?
-            {
-                eprintln!("quarry: {message}");
-            }
+            args.tpch.ensure(&engine).await?;
             let Some(listen) = args.listen else {
                 return shell::run(engine, Script::from(args.script)).await;
             };
@@ -267,13 +278,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 async fn run_coordinator(args: CoordinatorArgs) -> Result<ExitCode, String> {
     let secret = ClusterSecret::from_env("coordinator")?;
     let engine = open_engine(&args.data).await?;
-    if !args.no_tpch
-        && let Some(message) = ensure_tpch(&engine, args.tpch_sf)
-            .await
-            .map_err(|e| e.user_message())?
-    {
-        eprintln!("quarry: {message}");
-    }
+    args.tpch.ensure(&engine).await?;
     let listener = tokio::net::TcpListener::bind(&args.scheduler_listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.scheduler_listen))?;
