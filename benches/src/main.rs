@@ -211,27 +211,11 @@ async fn start_cluster(engine: &Engine, args: &TpchArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.user_message())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for i in 0..args.workers {
-        tokio::spawn(quarry_worker::run_worker(quarry_worker::WorkerOptions {
-            coordinator_host: "127.0.0.1".into(),
-            coordinator_port: cluster.address().port(),
-            listen: [127, 0, 0, 1].into(),
-            work_dir: args.data_dir.join(format!("worker-{i}")),
-            memory_limit: None,
-            slots: (cores / args.workers).max(1),
-            s3: Default::default(),
-            secret: secret.clone(),
-        }));
-    }
-    let manager = &cluster.scheduler().state.executor_manager;
-    for _ in 0..300 {
-        let joined = manager.get_executors_state().await.map_or(0, |s| s.len());
-        if joined == args.workers {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    Err(format!("{} workers did not join within 30 s", args.workers))
+    let slots = (cores / args.workers).max(1);
+    cluster
+        .start_local_workers(args.workers, slots, &args.data_dir, &Default::default())
+        .await
+        .map_err(|e| e.user_message())
 }
 
 async fn bench(args: TpchArgs) -> Result<(), String> {

@@ -142,6 +142,41 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Starts `count` workers in this process (each with `slots` task slots, its work
+    /// directory under `work_dir`, and the buckets of `s3`) and waits up to 30 s until
+    /// they have joined. For tests and benchmarks on one machine: in-process workers share
+    /// the process's fate.
+    pub async fn start_local_workers(
+        &self,
+        count: usize,
+        slots: usize,
+        work_dir: &std::path::Path,
+        s3: &quarry_files::S3Config,
+    ) -> Result<()> {
+        for i in 0..count {
+            tokio::spawn(quarry_worker::run_worker(quarry_worker::WorkerOptions {
+                coordinator_host: self.address.ip().to_string(),
+                coordinator_port: self.address.port(),
+                listen: self.address.ip(),
+                work_dir: work_dir.join(format!("worker-{i}")),
+                memory_limit: None,
+                slots,
+                s3: s3.clone(),
+                secret: self.secret.clone(),
+            }));
+        }
+        let manager = &self.scheduler.state.executor_manager;
+        for _ in 0..300 {
+            if manager.get_executors_state().await.map_or(0, |s| s.len()) >= count {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(CoordinatorError::Invalid(format!(
+            "{count} in-process workers did not join within 30 s"
+        )))
+    }
+
     /// The scheduler's address, which workers join.
     pub fn address(&self) -> SocketAddr {
         self.address

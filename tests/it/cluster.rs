@@ -12,7 +12,7 @@ use datafusion::arrow::array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use quarry_coordinator::{Cluster, Engine, EngineConfig, Output};
 use quarry_files::S3Config;
-use quarry_worker::{ClusterSecret, WorkerOptions};
+use quarry_worker::ClusterSecret;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// The secret the test cluster shares.
@@ -211,39 +211,13 @@ pub async fn start_in_process(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
-    let cluster = Cluster::start(engine, listener, secret.clone())
+    let cluster = Cluster::start(engine, listener, secret)
         .await
         .map_err(|e| e.user_message())?;
-    for i in 0..2 {
-        tokio::spawn(quarry_worker::run_worker(WorkerOptions {
-            coordinator_host: "127.0.0.1".into(),
-            coordinator_port: cluster.address().port(),
-            listen: [127, 0, 0, 1].into(),
-            work_dir: data_dir.join(format!("worker-{i}")),
-            memory_limit: None,
-            slots: 2,
-            s3: s3.clone(),
-            secret: secret.clone(),
-        }));
-    }
-    let session = engine.new_session().map_err(|e| e.user_message())?;
-    for _ in 0..300 {
-        if let Output::Rows(stream) = session
-            .execute("SELECT count(*) FROM system.runtime.nodes WHERE NOT coordinator")
-            .await
-            .map_err(|e| e.user_message())?
-        {
-            let batches: Vec<RecordBatch> =
-                stream.try_collect().await.map_err(|e| e.to_string())?;
-            if quarry_coordinator::text_rows(&batches).map_err(|e| e.to_string())?
-                == vec![vec!["2".to_string()]]
-            {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    Err("the in-process workers did not join within 30 s".into())
+    cluster
+        .start_local_workers(2, 2, data_dir, s3)
+        .await
+        .map_err(|e| e.user_message())
 }
 
 /// The rows of a simple query, values as text (`NULL` for null).
