@@ -17,11 +17,13 @@
 //! # Ok(()) }
 //! ```
 
+mod catalog_store;
 mod error;
 mod hive_type;
 mod model;
 mod store;
 
+pub use catalog_store::CatalogEntry;
 pub use error::{MetastoreError, Result};
 pub use hive_type::{HiveType, StructField};
 pub use model::{

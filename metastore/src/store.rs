@@ -33,15 +33,18 @@ pub struct Metastore {
     backend: Backend,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("metastore model serializes to JSON")
 }
 
-fn from_json<T: DeserializeOwned>(text: &str, object: impl FnOnce() -> String) -> Result<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(
+    text: &str,
+    object: impl FnOnce() -> String,
+) -> Result<T> {
     serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt {
         object: object(),
         source,
@@ -94,13 +97,17 @@ impl Metastore {
         Ok(Self { pool, backend })
     }
 
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// The server kind holding this metastore.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// The statement for this backend: `?` placeholders become `$1, $2, ...` on PostgreSQL.
-    fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    pub(crate) fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
         if self.backend != Backend::Postgres {
             return AssertSqlSafe(Cow::Borrowed(text));
         }

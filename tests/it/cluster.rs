@@ -570,7 +570,7 @@ async fn dropping_a_result_cancels_its_tasks_on_the_workers() {
     let first = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
     assert!(
         first.is_err(),
-        "the join finished too soon to test cancelling"
+        "the join finished too soon to test cancelling: {first:?}"
     );
     drop(stream);
 
