@@ -20,6 +20,7 @@
 mod bootstrap;
 pub mod catalog;
 pub mod cluster;
+mod connectors;
 mod ddl;
 mod engine;
 mod error;

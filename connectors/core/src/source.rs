@@ -6,18 +6,18 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion_table_providers::UnsupportedTypeAction;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::{
     self, DbConnection, get_schema,
 };
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use datafusion_table_providers::{SOURCE_TYPE_METADATA_KEY, UnsupportedTypeAction};
 use futures::{StreamExt, TryStreamExt};
 use secrecy::SecretString;
 
@@ -103,14 +103,11 @@ impl Source {
     /// was planned with; a column whose type no longer casts is an error).
     pub async fn query(&self, sql: &str, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
         // A scan that needs no columns (`count(*)`) still needs its rows counted.
-        let (sql, wire_schema) = if schema.fields().is_empty() {
-            (format!("SELECT 1 AS one FROM ({sql}) AS counted"), None)
-        } else {
-            (sql.to_string(), Some(Arc::clone(&schema)))
-        };
+        let wire = (!schema.fields().is_empty()).then(|| wire_schema(&schema));
+        let sql = sql.to_string();
         let stream = match &self.pool {
-            Pool::Postgres(pool) => run(pool.as_ref(), sql.clone(), wire_schema).await,
-            Pool::MySql(pool) => run(pool.as_ref(), sql.clone(), wire_schema).await,
+            Pool::Postgres(pool) => run(pool.as_ref(), sql.clone(), wire.clone()).await,
+            Pool::MySql(pool) => run(pool.as_ref(), sql.clone(), wire.clone()).await,
         }
         .map_err(|e| self.remote(format!("{e} (query: {sql})")))?;
         let target = Arc::clone(&schema);
@@ -121,11 +118,7 @@ impl Source {
 
     /// Runs `sql` (which must return one text column) and collects that column.
     async fn strings(&self, sql: &str) -> Result<Vec<String>> {
-        let schema = Arc::new(Schema::new(vec![datafusion::arrow::datatypes::Field::new(
-            "name",
-            datafusion::arrow::datatypes::DataType::Utf8,
-            true,
-        )]));
+        let schema = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, true)]));
         let batches: Vec<RecordBatch> = self
             .query(sql, schema)
             .await?
@@ -167,15 +160,60 @@ impl Source {
             Pool::MySql(pool) => schema_of(pool.as_ref(), &reference).await,
         };
         match result {
-            Ok(schema) if schema.fields().is_empty() => {
-                Err(self.not_found(schema_name(&reference)))
+            Ok(found) if found.fields().is_empty() => Err(self.not_found(schema_name(&reference))),
+            Ok(found) if self.config.kind == ConnectorKind::MySql => {
+                self.with_mysql_types(found, schema, table).await
             }
-            Ok(schema) => Ok(schema),
+            Ok(found) => Ok(found),
             Err(dbconnection::Error::UndefinedTable { .. }) => {
                 Err(self.not_found(schema_name(&reference)))
             }
             Err(e) => Err(self.remote(format!("table \"{schema}.{table}\": {e}"))),
         }
+    }
+
+    /// MySQL's driver mapping does not keep the declared types: read them, keep them in
+    /// the fields' metadata, and read `tinyint(1)` (MySQL's BOOLEAN) as a boolean.
+    async fn with_mysql_types(
+        &self,
+        found: SchemaRef,
+        schema: &str,
+        table: &str,
+    ) -> Result<SchemaRef> {
+        let dialect = self.dialect();
+        let sql = format!(
+            "SELECT CAST(CONCAT(COLUMN_NAME, ':', COLUMN_TYPE) AS CHAR(1024)) AS name FROM INFORMATION_SCHEMA.COLUMNS \
+             WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            dialect.string_literal(schema),
+            dialect.string_literal(table)
+        );
+        let declared: HashMap<String, String> = self
+            .strings(&sql)
+            .await?
+            .into_iter()
+            .filter_map(|entry| {
+                let (column, data_type) = entry.rsplit_once(':')?;
+                Some((column.to_string(), data_type.to_ascii_lowercase()))
+            })
+            .collect();
+        let fields = found
+            .fields()
+            .iter()
+            .map(|field| {
+                let Some(declared) = declared.get(field.name()) else {
+                    return field.as_ref().clone();
+                };
+                let mut field = field.as_ref().clone().with_metadata(HashMap::from([(
+                    SOURCE_TYPE_METADATA_KEY.to_string(),
+                    declared.clone(),
+                )]));
+                if declared == MYSQL_BOOLEAN {
+                    field = field.with_data_type(DataType::Boolean);
+                }
+                field
+            })
+            .collect::<Vec<_>>();
+        Ok(Arc::new(Schema::new(fields)))
     }
 
     fn not_found(&self, table: String) -> ConnectorError {
@@ -185,6 +223,36 @@ impl Source {
             table,
         }
     }
+}
+
+/// How MySQL declares BOOLEAN columns.
+const MYSQL_BOOLEAN: &str = "tinyint(1)";
+
+/// The schema the driver is asked to produce: booleans that MySQL stores as `tinyint(1)`
+/// arrive as integers and are cast by [`conform`].
+fn wire_schema(schema: &SchemaRef) -> SchemaRef {
+    let is_mysql_boolean = |f: &Field| {
+        f.data_type() == &DataType::Boolean
+            && f.metadata()
+                .get(SOURCE_TYPE_METADATA_KEY)
+                .map(String::as_str)
+                == Some(MYSQL_BOOLEAN)
+    };
+    if !schema.fields().iter().any(|f| is_mysql_boolean(f)) {
+        return Arc::clone(schema);
+    }
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_mysql_boolean(f) {
+                f.as_ref().clone().with_data_type(DataType::Int8)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new(fields))
 }
 
 fn schema_name(reference: &TableReference) -> String {
