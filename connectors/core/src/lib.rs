@@ -34,7 +34,7 @@ pub use config::{CatalogConfig, CatalogWire, ConnectorKind, QuarryOptions};
 pub use error::{ConnectorError, Result};
 pub use pushdown::Dialect;
 pub use registry::{CatalogResolver, ConnectorRegistry};
-pub use scan::RemoteScanExec;
+pub use scan::{RemoteScanExec, schema_from_bytes, schema_to_bytes};
 pub use secret::{MASTER_KEY_ENV, MasterKey};
 pub use source::Source;
 pub use table::{RemoteTable, RemoteTableSpec};

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -15,6 +17,20 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use futures::{StreamExt, TryStreamExt};
 
 use crate::{ConnectorRegistry, RemoteTableSpec};
+
+/// An Arrow schema (field metadata included) as bytes, for plans that carry one.
+pub fn schema_to_bytes(schema: &Schema) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut buf, schema)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(buf)
+}
+
+/// The schema [`schema_to_bytes`] wrote.
+pub fn schema_from_bytes(bytes: &[u8]) -> Result<SchemaRef> {
+    Ok(StreamReader::try_new(std::io::Cursor::new(bytes), None)?.schema())
+}
 
 /// Reads one remote SELECT per partition (one per split of the table).
 #[derive(Debug)]
@@ -48,6 +64,10 @@ impl RemoteScanExec {
 
     pub fn sql(&self) -> &[String] {
         &self.sql
+    }
+
+    pub fn schema_ref(&self) -> &SchemaRef {
+        &self.schema
     }
 }
 
