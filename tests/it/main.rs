@@ -4,6 +4,7 @@
 //! * `tpch`: the 22 TPC-H queries at SF 0.01 through `quarry local -f`, against the
 //!   reference answers.
 //! * `cli`: the `quarry` command itself: restart persistence, script options, errors.
+//! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
@@ -13,4 +14,5 @@ mod cluster;
 mod pgwire;
 mod servers;
 mod slt;
+mod sources;
 mod tpch;

@@ -14,6 +14,7 @@
 //! Arithmetic is never pushed (MySQL's `/` on integers is not Quarry's).
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator};
 use datafusion_table_providers::SOURCE_TYPE_METADATA_KEY;
@@ -288,10 +289,10 @@ impl Dialect {
                 } else {
                     "TIMESTAMP"
                 };
-                Some(format!(
-                    "{keyword} {}",
-                    self.string_literal(&value.to_string().replace('T', " "))
-                ))
+                // Arrow's display: `2026-03-02` and `2026-03-02T23:59:59[.fraction]`.
+                let array = value.to_array().ok()?;
+                let text = array_value_to_string(&array, 0).ok()?.replace('T', " ");
+                Some(format!("{keyword} {}", self.string_literal(&text)))
             }
             _ => None,
         }
@@ -406,6 +407,16 @@ mod tests {
             )
             .as_deref(),
             Some("((\"price\" = -0.05) OR (\"day\" IS NULL))")
+        );
+        let noon = ScalarValue::TimestampNanosecond(Some(1_772_496_000_000_000_000), None);
+        let ts_schema = Schema::new(vec![Field::new(
+            "at",
+            DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None),
+            false,
+        )]);
+        assert_eq!(
+            pg.filter(&col("at").gt_eq(lit(noon)), &ts_schema).as_deref(),
+            Some("(\"at\" >= TIMESTAMP '2026-03-03 00:00:00')")
         );
         assert_eq!(
             pg.filter(&col("id").in_list(vec![lit(1), lit(2)], true), &s)
