@@ -190,9 +190,8 @@ async fn run_file(path: &Path, mode: Mode) -> Result<(), String> {
         };
     }
     // Catalog passwords are sealed with a key of the test's own, not the user's key file.
-    config.master_key = Some(
-        quarry_connectors::MasterKey::from_passphrase("sqllogictest master key").unwrap(),
-    );
+    config.master_key =
+        Some(quarry_connectors::MasterKey::from_passphrase("sqllogictest master key").unwrap());
     if name.starts_with("sources_") {
         tokio::task::spawn_blocking(crate::sources::ensure_fixtures)
             .await

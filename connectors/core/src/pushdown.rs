@@ -11,6 +11,7 @@
 //!   as Quarry sorts); `char(n)` is not pushed (it ignores trailing spaces);
 //! * text in MySQL is not pushed: its collations ignore trailing spaces (PAD SPACE) and
 //!   usually case, so Quarry filters it.
+//!
 //! Arithmetic is never pushed (MySQL's `/` on integers is not Quarry's).
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -415,7 +416,8 @@ mod tests {
             false,
         )]);
         assert_eq!(
-            pg.filter(&col("at").gt_eq(lit(noon)), &ts_schema).as_deref(),
+            pg.filter(&col("at").gt_eq(lit(noon)), &ts_schema)
+                .as_deref(),
             Some("(\"at\" >= TIMESTAMP '2026-03-03 00:00:00')")
         );
         assert_eq!(
