@@ -144,6 +144,7 @@ impl SchemaProvider for RemoteSchema {
             kind: catalog.kind,
             schema: self.schema.clone(),
             table: name.to_string(),
+            splits: source.config().splits()?,
         };
         Ok(Some(Arc::new(RemoteTable::new(spec, schema))))
     }

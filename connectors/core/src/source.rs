@@ -172,6 +172,106 @@ impl Source {
         }
     }
 
+    /// Predicates that cut `schema.table` into at most `n` disjoint pieces that together
+    /// hold every row, or none when the table cannot be cut (a view, no usable key, empty).
+    /// PostgreSQL tables are cut by ctid (block) ranges, MySQL tables by ranges of an
+    /// integer primary key. Each piece is read by its own statement: the pieces are not
+    /// one snapshot of the table.
+    pub async fn split_predicates(
+        &self,
+        schema: &str,
+        table: &str,
+        n: usize,
+    ) -> Result<Vec<String>> {
+        if n < 2 {
+            return Ok(vec![]);
+        }
+        let dialect = self.dialect();
+        let (s, t) = (
+            dialect.string_literal(schema),
+            dialect.string_literal(table),
+        );
+        match self.config.kind {
+            ConnectorKind::Postgres => {
+                let pages = self
+                    .strings(&format!(
+                        "SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::text AS name \
+                         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
+                         WHERE ns.nspname = {s} AND c.relname = {t} AND c.relkind = 'r'"
+                    ))
+                    .await?;
+                let pages: u64 = pages.first().and_then(|p| p.parse().ok()).unwrap_or(0);
+                Ok(ranges(0, pages, n)
+                    .into_iter()
+                    .map(|(low, high)| match high {
+                        Some(high) => {
+                            format!("(ctid >= '({low},0)'::tid AND ctid < '({high},0)'::tid)")
+                        }
+                        None => format!("(ctid >= '({low},0)'::tid)"),
+                    })
+                    .collect())
+            }
+            ConnectorKind::MySql => {
+                let keys = self
+                    .strings(&format!(
+                        "SELECT CAST(k.COLUMN_NAME AS CHAR(256)) AS name FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE k \
+                         JOIN INFORMATION_SCHEMA.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA \
+                         AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME \
+                         WHERE k.TABLE_SCHEMA = {s} AND k.TABLE_NAME = {t} AND k.CONSTRAINT_NAME = 'PRIMARY' \
+                         AND c.DATA_TYPE IN ('tinyint', 'smallint', 'mediumint', 'int', 'bigint')"
+                    ))
+                    .await?;
+                let total_keys = self
+                    .strings(&format!(
+                        "SELECT CAST(COUNT(*) AS CHAR) AS name FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE \
+                         WHERE TABLE_SCHEMA = {s} AND TABLE_NAME = {t} AND CONSTRAINT_NAME = 'PRIMARY'"
+                    ))
+                    .await?;
+                let ([key], ["1"]) = (
+                    keys.as_slice(),
+                    total_keys
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                ) else {
+                    return Ok(vec![]);
+                };
+                let column = dialect.quote_ident(key);
+                let bounds = self
+                    .strings(&format!(
+                        "SELECT CAST(CONCAT(MIN({column}), ':', MAX({column})) AS CHAR(64)) AS name FROM {}",
+                        dialect.table(schema, table)
+                    ))
+                    .await?;
+                let Some((min, max)) = bounds.first().and_then(|b| {
+                    let (min, max) = b.split_once(':')?;
+                    Some((min.parse::<i128>().ok()?, max.parse::<i128>().ok()?))
+                }) else {
+                    return Ok(vec![]);
+                };
+                let pieces = ranges(0, (max - min + 1) as u64, n);
+                Ok(pieces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (low, high))| {
+                        let low = min + *low as i128;
+                        match (i, high) {
+                            (0, Some(high)) => format!("({column} < {})", min + *high as i128),
+                            (_, Some(high)) => {
+                                format!(
+                                    "({column} >= {low} AND {column} < {})",
+                                    min + *high as i128
+                                )
+                            }
+                            (_, None) => format!("({column} >= {low})"),
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+
     /// MySQL's driver mapping does not keep the declared types: read them, keep them in
     /// the fields' metadata, and read `tinyint(1)` (MySQL's BOOLEAN) as a boolean.
     async fn with_mysql_types(
@@ -225,6 +325,23 @@ impl Source {
     }
 }
 
+/// `[start, end)` cut into at most `n` ranges of near-equal size; the last is open-ended
+/// (`None`) so rows added past `end` are still read. Empty when there is nothing to cut.
+fn ranges(start: u64, end: u64, n: usize) -> Vec<(u64, Option<u64>)> {
+    let size = end.saturating_sub(start);
+    let n = (n as u64).min(size);
+    if n < 2 {
+        return vec![];
+    }
+    (0..n)
+        .map(|i| {
+            let low = start + size * i / n;
+            let high = (i + 1 < n).then(|| start + size * (i + 1) / n);
+            (low, high)
+        })
+        .collect()
+}
+
 /// How MySQL declares BOOLEAN columns.
 const MYSQL_BOOLEAN: &str = "tinyint(1)";
 
@@ -259,6 +376,21 @@ fn schema_name(reference: &TableReference) -> String {
     match reference.schema() {
         Some(schema) => format!("{schema}.{}", reference.table()),
         None => reference.table().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges;
+
+    #[test]
+    fn ranges_cover_everything_once() {
+        assert_eq!(
+            ranges(0, 10, 3),
+            vec![(0, Some(3)), (3, Some(6)), (6, None)]
+        );
+        assert_eq!(ranges(0, 1, 4), vec![]);
+        assert_eq!(ranges(0, 2, 4), vec![(0, Some(1)), (1, None)]);
     }
 }
 
