@@ -54,11 +54,9 @@ impl Source {
         let connecting = async {
             match config.kind {
                 ConnectorKind::Postgres => {
-                    let action = if config.read_unsupported_as_text()? {
-                        UnsupportedTypeAction::String
-                    } else {
-                        UnsupportedTypeAction::Error
-                    };
+                    // Every type is read, as text where there is no Arrow mapping;
+                    // `table_schema` then applies the catalog's `unsupported_types`.
+                    let action = UnsupportedTypeAction::String;
                     PostgresConnectionPool::new(params)
                         .await
                         .map(|pool| {
@@ -164,11 +162,24 @@ impl Source {
             Ok(found) if self.config.kind == ConnectorKind::MySql => {
                 self.with_mysql_types(found, schema, table).await
             }
-            Ok(found) => Ok(found),
+            Ok(found) => self.postgres_text_fallbacks(found, schema, table),
             Err(dbconnection::Error::UndefinedTable { .. }) => {
                 Err(self.not_found(schema_name(&reference)))
             }
-            Err(e) => Err(self.remote(format!("table \"{schema}.{table}\": {e}"))),
+            Err(e) => {
+                let message = e.to_string();
+                // MySQL's mapping refuses a whole table for one column: name both.
+                if let Some((data_type, column)) = unsupported_in_message(&message) {
+                    return Err(ConnectorError::UnsupportedType {
+                        connector: self.config.kind.name(),
+                        catalog: self.config.name.clone(),
+                        table: format!("{schema}.{table}"),
+                        column,
+                        data_type,
+                    });
+                }
+                Err(self.remote(format!("table \"{schema}.{table}\": {message}")))
+            }
         }
     }
 
@@ -272,6 +283,61 @@ impl Source {
         }
     }
 
+    /// The column names of `schema.table`, in order.
+    pub async fn column_names(&self, schema: &str, table: &str) -> Result<Vec<String>> {
+        let dialect = self.dialect();
+        let name = match self.config.kind {
+            ConnectorKind::Postgres => "column_name::text",
+            ConnectorKind::MySql => "CAST(COLUMN_NAME AS CHAR(256))",
+        };
+        self.strings(&format!(
+            "SELECT {name} AS name FROM information_schema.columns \
+             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            dialect.string_literal(schema),
+            dialect.string_literal(table)
+        ))
+        .await
+    }
+
+    /// PostgreSQL columns read as text only because their type has no Arrow mapping
+    /// (`tsvector`, `xml`, ...): refused by name, or with `unsupported_types = 'text'`
+    /// marked so the scan asks the server for their text form.
+    fn postgres_text_fallbacks(
+        &self,
+        found: SchemaRef,
+        schema: &str,
+        table: &str,
+    ) -> Result<SchemaRef> {
+        let as_text = self.config.read_unsupported_as_text()?;
+        let mut fields = Vec::with_capacity(found.fields().len());
+        for field in found.fields() {
+            let source = field
+                .metadata()
+                .get(SOURCE_TYPE_METADATA_KEY)
+                .map(|t| t.to_ascii_lowercase())
+                .unwrap_or_default();
+            let fallback = matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8)
+                && !POSTGRES_STRING_TYPES.iter().any(|t| source.starts_with(t));
+            if !fallback {
+                fields.push(field.as_ref().clone());
+                continue;
+            }
+            if !as_text {
+                return Err(ConnectorError::UnsupportedType {
+                    connector: self.config.kind.name(),
+                    catalog: self.config.name.clone(),
+                    table: format!("{schema}.{table}"),
+                    column: field.name().clone(),
+                    data_type: source,
+                });
+            }
+            let mut metadata = field.metadata().clone();
+            metadata.insert(READ_AS_TEXT.to_string(), "true".to_string());
+            fields.push(field.as_ref().clone().with_metadata(metadata));
+        }
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
     /// MySQL's driver mapping does not keep the declared types: read them, keep them in
     /// the fields' metadata, and read `tinyint(1)` (MySQL's BOOLEAN) as a boolean.
     async fn with_mysql_types(
@@ -340,6 +406,32 @@ fn ranges(start: u64, end: u64, n: usize) -> Vec<(u64, Option<u64>)> {
             (low, high)
         })
         .collect()
+}
+
+/// Field metadata of a column the scan reads as `CAST(column AS text)`.
+pub(crate) const READ_AS_TEXT: &str = "quarry.read_as_text";
+
+/// PostgreSQL types whose values are text in Arrow (`Utf8`) by their own mapping.
+const POSTGRES_STRING_TYPES: &[&str] = &[
+    "text",
+    "character",
+    "varchar",
+    "char",
+    "bpchar",
+    "name",
+    "citext",
+    "json",
+    "jsonb",
+    "uuid",
+];
+
+/// `(type, column)` from "Unsupported data type 'year(4)' for field 'c_year'", the one
+/// form datafusion-table-providers' MySQL mapping reports it in.
+fn unsupported_in_message(message: &str) -> Option<(String, String)> {
+    let rest = message.split("Unsupported data type '").nth(1)?;
+    let (data_type, rest) = rest.split_once('\'')?;
+    let column = rest.split("for field '").nth(1)?.split('\'').next()?;
+    Some((data_type.to_string(), column.to_string()))
 }
 
 /// How MySQL declares BOOLEAN columns.

@@ -16,6 +16,7 @@ use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use serde::{Deserialize, Serialize};
 
+use crate::source::READ_AS_TEXT;
 use crate::{ConnectorKind, ConnectorRegistry, Dialect, QuarryOptions, RemoteScanExec};
 
 /// Which remote table, of which catalog version: all a plan needs to name it.
@@ -81,7 +82,15 @@ impl RemoteTable {
         } else {
             columns
                 .iter()
-                .map(|i| dialect.quote_ident(self.schema.field(*i).name()))
+                .map(|i| {
+                    let field = self.schema.field(*i);
+                    let name = dialect.quote_ident(field.name());
+                    if field.metadata().contains_key(READ_AS_TEXT) {
+                        format!("CAST({name} AS text) AS {name}")
+                    } else {
+                        name
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
