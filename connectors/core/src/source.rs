@@ -471,21 +471,6 @@ fn schema_name(reference: &TableReference) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::ranges;
-
-    #[test]
-    fn ranges_cover_everything_once() {
-        assert_eq!(
-            ranges(0, 10, 3),
-            vec![(0, Some(3)), (3, Some(6)), (6, None)]
-        );
-        assert_eq!(ranges(0, 1, 4), vec![]);
-        assert_eq!(ranges(0, 2, 4), vec![(0, Some(1)), (1, None)]);
-    }
-}
-
 fn connect_error(config: &CatalogConfig, message: String) -> ConnectorError {
     // The pools' messages end with advice for their own users; keep the first line.
     let message = message.lines().next().unwrap_or_default().to_string();
@@ -588,4 +573,19 @@ fn conform(
         columns,
         &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges;
+
+    #[test]
+    fn ranges_cover_everything_once() {
+        assert_eq!(
+            ranges(0, 10, 3),
+            vec![(0, Some(3)), (3, Some(6)), (6, None)]
+        );
+        assert_eq!(ranges(0, 1, 4), vec![]);
+        assert_eq!(ranges(0, 2, 4), vec![(0, Some(1)), (1, None)]);
+    }
 }
