@@ -492,7 +492,19 @@ impl<'a> Parser<'a> {
                         self.pos += 1;
                         n
                     }
-                    _ => self.string("an option value")?,
+                    // Standard SQL strings (`''` is a quote, a backslash is itself), as
+                    // in Trino: passwords must arrive exactly as typed.
+                    Some(Token::SingleQuotedString(text)) => {
+                        let text = text.replace("''", "'");
+                        self.pos += 1;
+                        text
+                    }
+                    _ => {
+                        return Err(syntax(format!(
+                            "expected an option value as a quoted string or number but found {}",
+                            self.describe_next()
+                        )));
+                    }
                 };
                 if options.insert(key.clone(), value).is_some() {
                     return Err(syntax(format!("option \"{key}\" is given twice")));
@@ -1015,7 +1027,7 @@ mod tests {
     fn catalog_statements() {
         let create = parse_ok(
             "CREATE CATALOG IF NOT EXISTS Sales USING postgres WITH (host = 'db', port = 5432, \
-             password = 'it''s')",
+             password = 'it''s a \\secret')",
         );
         let Statement::CreateCatalog {
             name,
@@ -1029,7 +1041,7 @@ mod tests {
         assert_eq!((name.as_str(), connector.as_str()), ("sales", "postgres"));
         assert!(if_not_exists);
         assert_eq!(options["port"], "5432");
-        assert_eq!(options["password"], "it's");
+        assert_eq!(options["password"], "it's a \\secret");
         assert!(
             parse("CREATE CATALOG c USING mysql WITH (host='a', host='b')")
                 .unwrap_err()

@@ -55,32 +55,19 @@ impl ConnectorKind {
         }
     }
 
-    /// Options a catalog of this kind accepts.
+    /// Options a catalog of this kind accepts (today the same for both kinds).
     fn known_options(self) -> &'static [&'static str] {
-        match self {
-            Self::Postgres => &[
-                "host",
-                "port",
-                "database",
-                "user",
-                "password",
-                "sslmode",
-                "connect_timeout",
-                "unsupported_types",
-                "splits",
-            ],
-            Self::MySql => &[
-                "host",
-                "port",
-                "database",
-                "user",
-                "password",
-                "sslmode",
-                "connect_timeout",
-                "unsupported_types",
-                "splits",
-            ],
-        }
+        &[
+            "host",
+            "port",
+            "database",
+            "user",
+            "password",
+            "sslmode",
+            "connect_timeout",
+            "unsupported_types",
+            "splits",
+        ]
     }
 }
 
