@@ -17,11 +17,13 @@
 //! # Ok(()) }
 //! ```
 
+mod crawler_store;
 mod error;
 mod hive_type;
 mod model;
 mod store;
 
+pub use crawler_store::{ChangeCounts, CrawlerRecord, CrawlerRun, TableChange};
 pub use error::{MetastoreError, Result};
 pub use hive_type::{HiveType, StructField};
 pub use model::{

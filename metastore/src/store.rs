@@ -29,19 +29,22 @@ pub enum Backend {
 /// The metastore: a handle to the store, cheap to clone and share between sessions.
 #[derive(Debug, Clone)]
 pub struct Metastore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("metastore model serializes to JSON")
 }
 
-fn from_json<T: DeserializeOwned>(text: &str, object: impl FnOnce() -> String) -> Result<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(
+    text: &str,
+    object: impl FnOnce() -> String,
+) -> Result<T> {
     serde_json::from_str(text).map_err(|source| MetastoreError::Corrupt {
         object: object(),
         source,
@@ -100,7 +103,7 @@ impl Metastore {
     }
 
     /// The statement for this backend: `?` placeholders become `$1, $2, ...` on PostgreSQL.
-    fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    pub(crate) fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
         if self.backend != Backend::Postgres {
             return AssertSqlSafe(Cow::Borrowed(text));
         }
@@ -526,7 +529,7 @@ impl Metastore {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 macro_rules! table_select {
     ($where:literal) => {
@@ -539,7 +542,7 @@ macro_rules! table_select {
 }
 
 const TABLE_SELECT_BY_DB: &str = table_select!("WHERE database_name = ? ORDER BY name");
-const TABLE_SELECT_ONE: &str = table_select!("WHERE database_name = ? AND name = ?");
+pub(crate) const TABLE_SELECT_ONE: &str = table_select!("WHERE database_name = ? AND name = ?");
 
 fn database_from_row(row: &AnyRow) -> Result<Database> {
     let name: String = row.get("name");
@@ -551,7 +554,7 @@ fn database_from_row(row: &AnyRow) -> Result<Database> {
     })
 }
 
-fn table_from_row(row: &AnyRow) -> Result<Table> {
+pub(crate) fn table_from_row(row: &AnyRow) -> Result<Table> {
     let database: String = row.get("database_name");
     let name: String = row.get("name");
     let object = || format!("table {database}.{name}");
