@@ -7,6 +7,7 @@ use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use quarry_crawler::CrawlerService;
 use quarry_files::{QuarryObjectStoreRegistry, S3Config, normalize_location};
 use quarry_metastore::{Database, Metastore};
 
@@ -61,6 +62,7 @@ struct EngineInner {
     warehouse: PathBuf,
     /// The query log, and in distributed mode the cluster queries over data tables go to.
     runtime_state: Arc<RuntimeState>,
+    crawlers: Arc<CrawlerService>,
 }
 
 impl Engine {
@@ -112,7 +114,17 @@ impl Engine {
         let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
         catalogs.register_catalog(QUARRY_CATALOG.to_string(), Arc::new(catalog.clone()));
         let runtime_state = Arc::new(RuntimeState::default());
-        catalogs.register_catalog("system".to_string(), system_catalog(&runtime_state));
+        let crawlers = Arc::new(CrawlerService::new(
+            metastore.clone(),
+            Arc::clone(&runtime),
+            warehouse.clone(),
+        ));
+        let system = system_catalog(&runtime_state);
+        system.register_schema(
+            "crawler",
+            crate::crawler_statements::system_schema(&crawlers),
+        )?;
+        catalogs.register_catalog("system".to_string(), system);
         catalog.set_view_context(&catalogs, Arc::clone(&runtime), session_config.clone());
         catalog.refresh().await?;
         Ok(Self {
@@ -124,6 +136,7 @@ impl Engine {
                 config: session_config,
                 warehouse,
                 runtime_state,
+                crawlers,
             }),
         })
     }
@@ -158,6 +171,11 @@ impl Engine {
     /// What `system.runtime.*` reads.
     pub(crate) fn runtime_state(&self) -> &RuntimeState {
         &self.inner.runtime_state
+    }
+
+    /// The crawlers of this engine's metastore (`CREATE CRAWLER`, `quarry crawl`, schedules).
+    pub fn crawlers(&self) -> &Arc<CrawlerService> {
+        &self.inner.crawlers
     }
 
     /// The local folder where databases without a LOCATION are placed.

@@ -20,6 +20,7 @@
 mod bootstrap;
 pub mod catalog;
 pub mod cluster;
+pub mod crawler_statements;
 mod ddl;
 mod engine;
 mod error;

@@ -167,7 +167,7 @@ impl CrawlerService {
     }
 
     /// Drops a crawler; its tables and run history stay. False when it did not exist.
-    pub async fn drop(&self, name: &str) -> Result<bool> {
+    pub async fn remove(&self, name: &str) -> Result<bool> {
         Ok(self.metastore.drop_crawler(name).await?)
     }
 

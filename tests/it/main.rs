@@ -4,12 +4,14 @@
 //! * `tpch`: the 22 TPC-H queries at SF 0.01 through `quarry local -f`, against the
 //!   reference answers.
 //! * `cli`: the `quarry` command itself: restart persistence, script options, errors.
+//! * `crawler`: crawlers over layouts on the S3-protocol server and on local disk.
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
 mod avro;
 mod cli;
 mod cluster;
+mod crawler;
 mod pgwire;
 mod servers;
 mod slt;
