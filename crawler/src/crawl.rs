@@ -383,15 +383,15 @@ impl<'a> Crawl<'a> {
         }
 
         // 4. Tables: group, merge, split.
+        let existing = self.metastore.list_tables(&def.database).await?;
         let mut planned = Vec::new();
         for (table, folders) in tables.iter().zip(per_table) {
             let folders: Vec<Folder> = folders.into_iter().map(|(f, _, _)| f).collect();
-            planned.extend(self.plan_table(table, folders));
+            planned.extend(self.plan_table(table, folders, &existing));
         }
         dedup_names(&mut planned);
 
         // 5. Compare with the metastore and commit, table by table.
-        let existing = self.metastore.list_tables(&def.database).await?;
         let mut seen = BTreeSet::new();
         for table in planned {
             seen.insert(table.name.clone());
@@ -528,7 +528,12 @@ impl<'a> Crawl<'a> {
 
     /// Turns one table root into tables: one, or more when plain child folders do not
     /// fit together.
-    fn plan_table(&mut self, table: &TableFiles, folders: Vec<Folder>) -> Vec<Planned> {
+    fn plan_table(
+        &mut self,
+        table: &TableFiles,
+        folders: Vec<Folder>,
+        existing: &[Table],
+    ) -> Vec<Planned> {
         let base_name = table_name(
             &self.def.options.table_prefix,
             table
@@ -591,6 +596,12 @@ impl<'a> Crawl<'a> {
             folders: Vec<Folder>,
         }
         let mut groups: Vec<Group> = Vec::new();
+        let mut seed: Option<Vec<Column>> = existing
+            .iter()
+            .find(|t| {
+                t.name == base_name && t.properties.get(CRAWLER_PROPERTY) == Some(&self.def.name)
+            })
+            .map(|t| t.columns.clone());
         for (child, folders) in children {
             // Within one group of folders (a child, or the whole table), a folder that does
             // not fit is left out.
@@ -598,14 +609,26 @@ impl<'a> Crawl<'a> {
             for folder in folders {
                 let schema = folder.schema.clone().expect("usable folders have schemas");
                 match &mut group {
-                    None => {
-                        group = Some(Group {
-                            children: vec![child.clone()],
-                            format: schema.format.clone(),
-                            columns: schema.columns.clone(),
-                            folders: vec![folder],
-                        })
-                    }
+                    // The table's current columns come first, so a folder that changed a
+                    // column's type is the one left out, whatever its name sorts as.
+                    None => match merge_columns(
+                        seed.take().unwrap_or_default().as_slice(),
+                        &schema.columns,
+                        schema.format.format == StorageFormat::TextFile,
+                    ) {
+                        Ok(columns) => {
+                            group = Some(Group {
+                                children: vec![child.clone()],
+                                format: schema.format.clone(),
+                                columns,
+                                folders: vec![folder],
+                            })
+                        }
+                        Err(why) => self.errors.push(format!(
+                            "{}: partition not registered in table {base_name}: {why}",
+                            folder.url
+                        )),
+                    },
                     Some(g) => {
                         let fits = if g.format != schema.format {
                             Err(format!(

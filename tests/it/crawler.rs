@@ -465,10 +465,11 @@ async fn schema_changes_are_logged_or_applied_and_misfits_split_on_local_disk() 
         ["v bigint", "dt date"]
     );
 
-    // A partition gains a column and changes the type of another.
+    // A partition gains a column and changes the type of another. It sorts before the
+    // first one: the table's columns, not the first folder, decide which one misfits.
     write(
         root,
-        "metrics/dt=2026-11-02/a.parquet",
+        "metrics/dt=2026-10-31/a.parquet",
         parquet(vec![("w", vec![Some(5)], false)], vec![("v", vec!["oops"])]),
     );
     write(
