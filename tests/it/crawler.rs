@@ -564,6 +564,34 @@ async fn schema_changes_are_logged_or_applied_and_misfits_split_on_local_disk() 
     );
     let regions = last_run(&session, "regions").await;
     assert!(regions[7].contains("split from regions"), "{}", regions[7]);
+
+    // Schedules: a crawler whose scheduled time passed since it was created is due (what
+    // the scheduler of `quarry local --listen` and `quarry coordinator` runs each tick);
+    // unscheduled crawlers never are.
+    run(
+        &session,
+        &format!(
+            "CREATE CRAWLER hourly ON '{root_text}/metrics' INTO DATABASE scheduled \
+             WITH (schedule = '0 * * * *')"
+        ),
+    )
+    .await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
+    let ran = engine.crawlers().run_due(later).await.unwrap();
+    assert_eq!(
+        ran.iter().map(|r| r.crawler.as_str()).collect::<Vec<_>>(),
+        ["hourly"]
+    );
+    assert_eq!(
+        rows(&session, "SHOW TABLES IN scheduled").await,
+        vec![vec!["metrics"]]
+    );
+    let err = session
+        .execute("CREATE CRAWLER eager ON '/tmp' INTO DATABASE x WITH (schedule = '* * * * *')")
+        .await
+        .err()
+        .expect("a schedule under 5 minutes is refused");
+    assert!(err.user_message().contains("minimum interval is 5 minutes"));
 }
 
 #[test]
@@ -573,6 +601,29 @@ fn quarry_crawl_command_fills_the_metastore_of_a_data_directory() {
     write(root, "web/2026/11/01/log.tsv", "ann\t3\nbob\t4\n");
     write(root, "web/2026/11/02/log.tsv", "cid\t5\n");
     write(root, "web/2026/11/02/.hidden", "not data");
+    // Avro, and zstd-compressed CSV.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("player", DataType::Utf8, false),
+        Field::new("score", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(StringArray::from(vec!["ann", "bob"])),
+            Arc::new(Int64Array::from(vec![7, 9])),
+        ],
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("scores")).unwrap();
+    let file = std::fs::File::create(root.join("scores/part-0.avro")).unwrap();
+    let mut writer = arrow_avro::writer::AvroWriter::new(file, schema.as_ref().clone()).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    write(
+        root,
+        "notes/n.csv.zst",
+        zstd::encode_all("day,note\n2026-11-01,\"hello, world\"\n".as_bytes(), 3).unwrap(),
+    );
     let data = tempfile::tempdir().unwrap();
     let crawl = std::process::Command::new(env!("CARGO_BIN_EXE_quarry"))
         .arg("crawl")
@@ -600,6 +651,8 @@ fn quarry_crawl_command_fills_the_metastore_of_a_data_directory() {
         .args([
             "-e",
             "SELECT col0, col1, year, month, day FROM logs.web ORDER BY col0; \
+             SELECT player, score FROM logs.scores ORDER BY score; \
+             SELECT day + INTERVAL '1 day' AS next_day, note FROM logs.notes; \
              SELECT crawler, status, tables_created, partitions_added FROM system.crawler.runs",
         ])
         .output()
@@ -615,7 +668,12 @@ fn quarry_crawl_command_fills_the_metastore_of_a_data_directory() {
          ann,3,2026,11,01\n\
          bob,4,2026,11,01\n\
          cid,5,2026,11,02\n\
+         player,score\n\
+         ann,7\n\
+         bob,9\n\
+         next_day,note\n\
+         2026-11-02,\"hello, world\"\n\
          crawler,status,tables_created,partitions_added\n\
-         crawl_logs,SUCCEEDED,1,2\n"
+         crawl_logs,SUCCEEDED,3,2\n"
     );
 }
