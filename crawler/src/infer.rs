@@ -219,6 +219,11 @@ impl Inferrer {
         lines.truncate(SAMPLE_RECORDS + 1);
         let mut format = FormatKey::plain(StorageFormat::TextFile);
         format.compression = compression;
+        if lines[0].trim_start().starts_with('[') {
+            return Err(ReadError::File(
+                "a JSON array document; only JSON lines (one object per line) are supported".into(),
+            ));
+        }
         if lines[0].trim_start().starts_with('{') {
             format.format = StorageFormat::Json;
             let columns = infer_json(&lines)?;
