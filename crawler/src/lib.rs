@@ -53,6 +53,9 @@ pub use definition::{
 pub use error::{CrawlerError, Result};
 pub use schedule::{MIN_INTERVAL, Schedule, spawn_scheduler};
 
+/// A run's claim on its crawler older than this is from a process that stopped.
+pub const CLAIM_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
 /// A crawler with what `SHOW CRAWLERS` tells about it.
 #[derive(Debug, Clone)]
 pub struct CrawlerInfo {
@@ -178,7 +181,7 @@ impl CrawlerService {
 
     /// Runs a crawler now and returns its run record (also stored). A run that fails is
     /// recorded as `FAILED` with the reason and returned, not an error: only a crawler that
-    /// does not exist or is already running is.
+    /// does not exist or is already running (in this or another process) is.
     pub async fn run(&self, name: &str) -> Result<CrawlerRun> {
         let record = self
             .metastore
@@ -198,6 +201,27 @@ impl CrawlerService {
             running: &self.running,
             name: def.name.clone(),
         };
+        let stale_before = timestamp(
+            Utc::now() - chrono::Duration::from_std(CLAIM_STALE_AFTER).expect("a small duration"),
+        );
+        if !self
+            .metastore
+            .claim_crawler(&def.name, &stale_before)
+            .await?
+        {
+            return Err(CrawlerError::AlreadyRunning(def.name));
+        }
+        let outcome = self.run_claimed(&def, record.state.as_deref()).await;
+        // A claim left behind (the metastore failing here) expires after CLAIM_STALE_AFTER.
+        self.metastore.release_crawler(&def.name).await?;
+        outcome
+    }
+
+    async fn run_claimed(
+        &self,
+        def: &CrawlerDefinition,
+        state: Option<&str>,
+    ) -> Result<CrawlerRun> {
         let started = Utc::now();
         let mut run = CrawlerRun {
             crawler: def.name.clone(),
@@ -208,14 +232,11 @@ impl CrawlerService {
         };
         self.metastore.record_crawler_run(&run).await?;
         // The state is a cache: if it is unreadable, the run just reads everything.
-        let previous: CrawlState = record
-            .state
-            .as_deref()
+        let previous: CrawlState = state
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default();
         let warehouse = crawl::warehouse_url(&self.warehouse)?;
-        let mut crawl =
-            crawl::Crawl::new(&def, &self.metastore, &self.runtime, warehouse, &mut run);
+        let mut crawl = crawl::Crawl::new(def, &self.metastore, &self.runtime, warehouse, &mut run);
         let outcome = crawl.execute(previous).await;
         crawl.finish_record();
         match outcome {

@@ -8,6 +8,9 @@ CREATE TABLE mst_crawlers (
     -- what the last run saw, per folder (fingerprints and schemas), a JSON document: a
     -- cache that makes re-runs incremental; losing it only makes the next run read more
     state       TEXT,
+    -- set while a run holds the crawler (any process); a claim older than a few hours is
+    -- from a process that stopped and may be taken over
+    running_since VARCHAR(40),
     created_at  VARCHAR(40) NOT NULL,
     updated_at  VARCHAR(40) NOT NULL
 );

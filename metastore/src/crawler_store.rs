@@ -150,8 +150,8 @@ impl Metastore {
             .await?;
         } else {
             sqlx::query(self.sql(
-                "INSERT INTO mst_crawlers (name, definition, state, created_at, updated_at) \
-                 VALUES (?, ?, NULL, ?, ?)",
+                "INSERT INTO mst_crawlers (name, definition, state, running_since, created_at, \
+                 updated_at) VALUES (?, ?, NULL, NULL, ?, ?)",
             ))
             .bind(name)
             .bind(definition)
@@ -192,6 +192,47 @@ impl Metastore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Claims the crawler for a run, across processes: true when no other run holds it, or
+    /// the other claim started before `stale_before` (RFC 3339; its process is taken to
+    /// have stopped, and its `RUNNING` records are marked `FAILED`).
+    pub async fn claim_crawler(&self, name: &str, stale_before: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let stamp = now();
+        let claimed = sqlx::query(self.sql(
+            "UPDATE mst_crawlers SET running_since = ? \
+             WHERE name = ? AND (running_since IS NULL OR running_since < ?)",
+        ))
+        .bind(&stamp)
+        .bind(name)
+        .bind(stale_before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            sqlx::query(self.sql(
+                "UPDATE mst_crawler_runs SET status = 'FAILED', finished_at = ?, \
+                 errors = 'interrupted: the process running it stopped' \
+                 WHERE crawler = ? AND status = 'RUNNING'",
+            ))
+            .bind(&stamp)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Ends a claim taken with [`Self::claim_crawler`].
+    pub async fn release_crawler(&self, name: &str) -> Result<()> {
+        sqlx::query(self.sql("UPDATE mst_crawlers SET running_since = NULL WHERE name = ?"))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Replaces what the crawler's last run saw.

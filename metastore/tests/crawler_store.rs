@@ -84,7 +84,35 @@ async fn exercise(store: Metastore) {
     run.partitions_added = 450;
     run.errors = "s3://lake/x: corrupt".into();
     store.record_crawler_run(&run).await.unwrap();
-    assert_eq!(store.list_crawler_runs().await.unwrap(), vec![run]);
+    assert_eq!(store.list_crawler_runs().await.unwrap(), vec![run.clone()]);
+
+    // One run at a time across processes; a claim older than the cut-off is taken over and
+    // the RUNNING record of its stopped process marked FAILED.
+    let long_ago = "2000-01-01T00:00:00.000Z";
+    assert!(store.claim_crawler("c", long_ago).await.unwrap());
+    assert!(!store.claim_crawler("c", long_ago).await.unwrap());
+    let interrupted = CrawlerRun {
+        run_id: "r2".into(),
+        started_at: "2026-11-26T02:00:00.000Z".into(),
+        status: "RUNNING".into(),
+        finished_at: None,
+        ..run.clone()
+    };
+    store.record_crawler_run(&interrupted).await.unwrap();
+    assert!(
+        store
+            .claim_crawler("c", "2999-01-01T00:00:00.000Z")
+            .await
+            .unwrap()
+    );
+    let runs = store.list_crawler_runs().await.unwrap();
+    assert_eq!(runs[1].run_id, "r2");
+    assert_eq!(runs[1].status, "FAILED");
+    assert!(runs[1].errors.contains("interrupted"));
+    assert_eq!(runs[0].status, "SUCCEEDED");
+    store.release_crawler("c").await.unwrap();
+    assert!(store.claim_crawler("c", long_ago).await.unwrap());
+    store.release_crawler("c").await.unwrap();
 
     store
         .create_database(&Database::new("raw", "s3://lake/raw/"), true)
@@ -130,7 +158,7 @@ async fn exercise(store: Metastore) {
 
     assert!(store.drop_crawler("c").await.unwrap());
     assert!(!store.drop_crawler("c").await.unwrap());
-    assert_eq!(store.list_crawler_runs().await.unwrap().len(), 1);
+    assert_eq!(store.list_crawler_runs().await.unwrap().len(), 2);
 }
 
 #[tokio::test]
