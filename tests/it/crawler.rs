@@ -20,6 +20,8 @@ use quarry_files::{BucketConfig, QuarryObjectStoreRegistry, S3Config};
 
 use crate::servers::{S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, S3Server};
 
+mod faults;
+
 /// Runs one statement and returns its rows as text (NULL as "NULL").
 async fn rows(session: &Session, sql: &str) -> Vec<Vec<String>> {
     let output = session
