@@ -358,15 +358,22 @@ async fn crawls_hive_date_and_mixed_format_layouts_on_s3_incrementally() {
             b"PAR1 not really parquet".to_vec(),
         )
         .await;
+    // A file of no recognizable format (binary, not Parquet or Avro).
+    bucket
+        .put(
+            "raw/clicks/2026/11/03/blob.dat",
+            vec![0, 159, 146, 150, 0, 1, 2, 3],
+        )
+        .await;
     bucket
         .delete("raw/sales/year=2026/month=10/part-0.parquet")
         .await;
     run(&session, "RUN CRAWLER lake_raw").await;
     let second = last_run(&session, "lake_raw").await;
-    // Only the two new files were read; the unchanged folders came from the last run.
+    // Only the three new files were read; the unchanged folders came from the last run.
     assert_eq!(
         &second[..6],
-        ["SUCCEEDED_WITH_ERRORS", "2", "0", "1", "1", "1"],
+        ["SUCCEEDED_WITH_ERRORS", "3", "0", "1", "1", "1"],
         "{second:?}"
     );
     assert!(
@@ -375,6 +382,17 @@ async fn crawls_hive_date_and_mixed_format_layouts_on_s3_incrementally() {
         )),
         "the error names the corrupt object: {}",
         second[6]
+    );
+    assert!(
+        second[6].contains(&format!(
+            "s3://{S3_BUCKET}/raw/clicks/2026/11/03/blob.dat: no recognizable format"
+        )),
+        "{}",
+        second[6]
+    );
+    assert_eq!(
+        rows(&session, "SELECT count(*) FROM lake.clicks").await,
+        vec![vec!["3"]]
     );
     assert_eq!(
         rows(&session, "SHOW PARTITIONS lake.sales").await,
@@ -444,6 +462,7 @@ async fn schema_changes_are_logged_or_applied_and_misfits_split_on_local_disk() 
         "code|label\n007|tokyo\n010|osaka\n",
     );
     write(root, "regions/apac/empty.csv", "");
+    std::fs::create_dir_all(root.join("regions/void")).unwrap();
 
     let data = tempfile::tempdir().unwrap();
     let engine = Engine::open(EngineConfig::new(data.path())).await.unwrap();
