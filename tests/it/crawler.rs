@@ -698,3 +698,60 @@ fn quarry_crawl_command_fills_the_metastore_of_a_data_directory() {
          crawl_logs,SUCCEEDED,3,2\n"
     );
 }
+
+#[tokio::test]
+async fn quarry_crawl_command_reads_s3_buckets_from_the_configuration() {
+    let server = S3Server::start();
+    let config = s3_config(&server);
+    Bucket::new(&config)
+        .put(
+            "cli/orders/region=eu/o.json",
+            b"{\"id\":1,\"total\":9.5}\n{\"id\":2,\"total\":3.25}\n".to_vec(),
+        )
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("quarry.toml"),
+        format!(
+            "[s3.default]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"{S3_ACCESS_KEY}\"\n\
+             secret_access_key = \"{S3_SECRET_KEY}\"\npath_style = true\n",
+            server.endpoint
+        ),
+    )
+    .unwrap();
+    let crawl = std::process::Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .args([
+            "crawl",
+            &format!("s3://{S3_BUCKET}/cli/"),
+            "--database",
+            "shop",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        crawl.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&crawl.stdout),
+        String::from_utf8_lossy(&crawl.stderr)
+    );
+    let query = std::process::Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .args(["local", "--no-tpch", "--format", "csv", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "-e",
+            "SELECT id, total, region FROM shop.orders ORDER BY id",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        query.status.success(),
+        "{}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&query.stdout),
+        "id,total,region\n1,9.5,eu\n2,3.25,eu\n"
+    );
+}
