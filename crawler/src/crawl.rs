@@ -74,11 +74,11 @@ struct Planned {
 
 /// The crawl of one definition, filling in a run record.
 pub(crate) struct Crawl<'a> {
-    pub def: &'a CrawlerDefinition,
-    pub metastore: &'a Metastore,
-    pub runtime: &'a Arc<RuntimeEnv>,
-    pub warehouse_location: String,
-    pub run: &'a mut CrawlerRun,
+    def: &'a CrawlerDefinition,
+    metastore: &'a Metastore,
+    runtime: &'a Arc<RuntimeEnv>,
+    warehouse_location: String,
+    run: &'a mut CrawlerRun,
     errors: Vec<String>,
     log: Vec<String>,
     /// URLs of every folder that holds data files, usable or not.
