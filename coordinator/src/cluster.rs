@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
+use arrow_flight::flight_service_server::FlightServiceServer;
 use async_trait::async_trait;
 use ballista_core::execution_plans::{DistributedExplainAnalyzeExec, DistributedQueryExec};
 use ballista_core::extension::{
@@ -33,10 +34,12 @@ use datafusion::execution::context::{QueryPlanner, SessionState};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use quarry_connectors::{QuarryOptions, RemoteTable};
 use quarry_files::MetastoreTable;
-use quarry_worker::{ClusterSecret, QuarryLogicalCodec, QuarryPhysicalCodec};
+use quarry_worker::{CatalogFlightService, ClusterSecret, QuarryLogicalCodec, QuarryPhysicalCodec};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 
@@ -91,6 +94,10 @@ impl Cluster {
                 engine.metastore().clone(),
             )))),
             override_physical_codec: Some(Arc::new(QuarryPhysicalCodec::default())),
+            // Sessions' `quarry.*` settings (pushdown) must be known before they are applied.
+            override_config_producer: Some(Arc::new(|| {
+                SessionConfig::new_with_ballista().with_option_extension(QuarryOptions::default())
+            })),
             // The scheduler plans stages: it lists files, so it needs Quarry's object stores.
             override_session_builder: Some(Arc::new(move |config| {
                 Ok(SessionStateBuilder::new()
@@ -121,10 +128,16 @@ impl Cluster {
                 .max_encoding_message_size(usize::MAX),
             secret.interceptor(),
         );
+        // Workers fetch connector catalogs' definitions here, behind the same secret.
+        let catalogs = InterceptedService::new(
+            FlightServiceServer::new(CatalogFlightService::new(engine.catalog_resolver())),
+            secret.interceptor(),
+        );
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tokio::spawn(async move {
             if let Err(e) = tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(catalogs)
                 .serve_with_incoming(incoming)
                 .await
             {
@@ -314,7 +327,9 @@ pub fn runs_on_cluster(plan: &LogicalPlan) -> datafusion::error::Result<bool> {
         match node {
             LogicalPlan::TableScan(scan) => {
                 let provider = source_as_provider(&scan.source)?;
-                if provider.downcast_ref::<MetastoreTable>().is_some() {
+                if provider.downcast_ref::<MetastoreTable>().is_some()
+                    || provider.downcast_ref::<RemoteTable>().is_some()
+                {
                     data = true;
                 } else {
                     local_only = true;

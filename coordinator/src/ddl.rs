@@ -133,6 +133,19 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
         Statement::Crawler(statement) => {
             crate::crawler_statements::execute(session, statement).await
         }
+        Statement::CreateCatalog {
+            name,
+            connector,
+            if_not_exists,
+            options,
+        } => {
+            crate::connectors::create_catalog(session, name, connector, if_not_exists, options)
+                .await
+        }
+        Statement::DropCatalog { name, if_exists } => {
+            crate::connectors::drop_catalog(session, name, if_exists).await
+        }
+        Statement::ShowCatalogs => crate::connectors::show_catalogs(session).await,
         Statement::ShowDatabases { .. }
         | Statement::ShowTables { .. }
         | Statement::Describe { .. }

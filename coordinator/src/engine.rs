@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::catalog::CatalogProviderList;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use quarry_connectors::{MasterKey, QuarryOptions};
 use quarry_crawler::CrawlerService;
 use quarry_files::{QuarryObjectStoreRegistry, S3Config, normalize_location};
 use quarry_metastore::{Database, Metastore};
@@ -15,6 +16,7 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
 use crate::catalog::{MetastoreCatalog, QUARRY_CATALOG};
 use crate::cluster::Cluster;
+use crate::connectors::Connectors;
 use crate::session::Session;
 use crate::system::{RuntimeState, system_catalog};
 use crate::{CoordinatorError, Result};
@@ -33,6 +35,10 @@ pub struct EngineConfig {
     /// A shared metastore (`postgres://...`, `mysql://...`); SQLite in the data directory
     /// when unset.
     pub metastore_url: Option<String>,
+    /// The key catalog passwords are sealed with; when unset, `QUARRY_MASTER_KEY` or the
+    /// key file (`master_key_file`, default `~/.config/quarry/master.key`) on first need.
+    pub master_key: Option<MasterKey>,
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -42,6 +48,8 @@ impl EngineConfig {
             s3: S3Config::default(),
             target_partitions: None,
             metastore_url: None,
+            master_key: None,
+            master_key_file: None,
         }
     }
 }
@@ -63,6 +71,7 @@ struct EngineInner {
     /// The query log, and in distributed mode the cluster queries over data tables go to.
     runtime_state: Arc<RuntimeState>,
     crawlers: Arc<CrawlerService>,
+    connectors: Connectors,
 }
 
 impl Engine {
@@ -97,10 +106,17 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::new(QuarryObjectStoreRegistry::new(config.s3.clone())))
             .build_arc()?;
+        let connectors = Connectors::new(
+            metastore.clone(),
+            config.master_key.clone(),
+            config.master_key_file.clone(),
+        );
         let mut session_config = SessionConfig::new()
             .with_default_catalog_and_schema(QUARRY_CATALOG, DEFAULT_DATABASE)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true);
+            .with_information_schema(true)
+            .with_option_extension(QuarryOptions::default())
+            .with_extension(Arc::clone(&connectors.registry));
         if let Some(n) = config.target_partitions {
             session_config = session_config.with_target_partitions(n);
         }
@@ -111,7 +127,7 @@ impl Engine {
         // and page-index pruning work either way.
 
         let catalog = MetastoreCatalog::new(metastore.clone());
-        let catalogs: Arc<dyn CatalogProviderList> = Arc::new(MemoryCatalogProviderList::new());
+        let catalogs: Arc<dyn CatalogProviderList> = connectors.list.clone();
         catalogs.register_catalog(QUARRY_CATALOG.to_string(), Arc::new(catalog.clone()));
         let runtime_state = Arc::new(RuntimeState::default());
         let crawlers = Arc::new(CrawlerService::new(
@@ -127,6 +143,7 @@ impl Engine {
         catalogs.register_catalog("system".to_string(), system);
         catalog.set_view_context(&catalogs, Arc::clone(&runtime), session_config.clone());
         catalog.refresh().await?;
+        connectors.load().await?;
         Ok(Self {
             inner: Arc::new(EngineInner {
                 metastore,
@@ -137,6 +154,7 @@ impl Engine {
                 warehouse,
                 runtime_state,
                 crawlers,
+                connectors,
             }),
         })
     }
@@ -147,6 +165,15 @@ impl Engine {
 
     pub fn catalog(&self) -> &MetastoreCatalog {
         &self.inner.catalog
+    }
+
+    pub(crate) fn connectors(&self) -> &Connectors {
+        &self.inner.connectors
+    }
+
+    /// Resolves connector catalogs for workers (over the cluster's authenticated channel).
+    pub fn catalog_resolver(&self) -> Arc<dyn quarry_connectors::CatalogResolver> {
+        self.inner.connectors.resolver.clone()
     }
 
     /// The runtime (object stores, memory, spill) every session of this process shares.

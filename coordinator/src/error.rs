@@ -22,6 +22,8 @@ pub enum CoordinatorError {
     #[error(transparent)]
     Files(#[from] FilesError),
     #[error(transparent)]
+    Connector(#[from] quarry_connectors::ConnectorError),
+    #[error(transparent)]
     DataFusion(#[from] DataFusionError),
 }
 

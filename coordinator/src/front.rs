@@ -130,6 +130,18 @@ pub enum Statement {
     },
     /// `CREATE/RUN/SHOW/DROP CRAWLER(S)`, parsed in [`crate::crawler_statements`].
     Crawler(crate::crawler_statements::CrawlerStatement),
+    /// `CREATE CATALOG [IF NOT EXISTS] name USING connector WITH (key = 'value', ...)`.
+    CreateCatalog {
+        name: String,
+        connector: String,
+        if_not_exists: bool,
+        options: BTreeMap<String, String>,
+    },
+    DropCatalog {
+        name: String,
+        if_exists: bool,
+    },
+    ShowCatalogs,
 }
 
 /// Parses one statement if it is Quarry's; `Ok(None)` hands it to DataFusion.
@@ -442,6 +454,9 @@ impl<'a> Parser<'a> {
 
     fn parse_create(&mut self) -> Result<Option<Statement>> {
         self.next();
+        if self.eat_word("CATALOG") {
+            return self.parse_create_catalog().map(Some);
+        }
         if self.eat_word("DATABASE") || self.eat_word("SCHEMA") {
             return self.parse_create_database().map(Some);
         }
@@ -463,6 +478,42 @@ impl<'a> Parser<'a> {
             return Ok(None);
         }
         self.parse_create_table(external).map(Some)
+    }
+
+    fn parse_create_catalog(&mut self) -> Result<Statement> {
+        let if_not_exists = self.if_not_exists()?;
+        let name = self.ident("catalog name")?;
+        self.expect_word("USING")?;
+        let connector = self.ident("connector name (postgres, mysql)")?;
+        let mut options = BTreeMap::new();
+        if self.eat_word("WITH") {
+            self.expect(&Token::LParen)?;
+            loop {
+                let key = self.ident("option name")?;
+                self.expect(&Token::Eq)?;
+                let value = match self.peek() {
+                    Some(Token::Number(n, _)) => {
+                        let n = n.clone();
+                        self.pos += 1;
+                        n
+                    }
+                    _ => self.string("an option value")?,
+                };
+                if options.insert(key.clone(), value).is_some() {
+                    return Err(syntax(format!("option \"{key}\" is given twice")));
+                }
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            self.expect(&Token::RParen)?;
+        }
+        Ok(Statement::CreateCatalog {
+            name,
+            connector,
+            if_not_exists,
+            options,
+        })
     }
 
     fn parse_create_database(&mut self) -> Result<Statement> {
@@ -658,6 +709,13 @@ impl<'a> Parser<'a> {
 
     fn parse_drop(&mut self) -> Result<Option<Statement>> {
         self.next();
+        if self.eat_word("CATALOG") {
+            let if_exists = self.if_exists();
+            return Ok(Some(Statement::DropCatalog {
+                if_exists,
+                name: self.ident("catalog name")?,
+            }));
+        }
         if self.eat_word("DATABASE") || self.eat_word("SCHEMA") {
             let if_exists = self.if_exists();
             let name = self.ident("database name")?;
@@ -735,13 +793,16 @@ impl<'a> Parser<'a> {
             && !w.value.contains('.')
             && !matches!(
                 w.value.to_ascii_uppercase().as_str(),
-                "DATABASES" | "SCHEMAS" | "TABLES" | "PARTITIONS"
+                "DATABASES" | "SCHEMAS" | "TABLES" | "PARTITIONS" | "CATALOGS"
             )
         {
             self.pos += 1;
             return Ok(Some(Statement::ShowVariable {
                 name: w.value.to_lowercase(),
             }));
+        }
+        if self.eat_word("CATALOGS") {
+            return Ok(Some(Statement::ShowCatalogs));
         }
         if self.eat_word("DATABASES") || self.eat_word("SCHEMAS") {
             return Ok(Some(Statement::ShowDatabases { like: self.like()? }));
@@ -953,6 +1014,41 @@ mod tests {
         assert_eq!(ct.stored_as.as_deref(), Some("TEXTFILE"));
         assert_eq!(ct.location.as_deref(), Some("s3://b/events/"));
         assert_eq!(ct.properties["skip.header.line.count"], "1");
+    }
+
+    #[test]
+    fn catalog_statements() {
+        let create = parse_ok(
+            "CREATE CATALOG IF NOT EXISTS Sales USING postgres WITH (host = 'db', port = 5432, \
+             password = 'it''s')",
+        );
+        let Statement::CreateCatalog {
+            name,
+            connector,
+            if_not_exists,
+            options,
+        } = create
+        else {
+            panic!("{create:?}")
+        };
+        assert_eq!((name.as_str(), connector.as_str()), ("sales", "postgres"));
+        assert!(if_not_exists);
+        assert_eq!(options["port"], "5432");
+        assert_eq!(options["password"], "it's");
+        assert!(
+            parse("CREATE CATALOG c USING mysql WITH (host='a', host='b')")
+                .unwrap_err()
+                .to_string()
+                .contains("\"host\" is given twice")
+        );
+        assert_eq!(
+            parse_ok("DROP CATALOG IF EXISTS c"),
+            Statement::DropCatalog {
+                name: "c".into(),
+                if_exists: true
+            }
+        );
+        assert_eq!(parse_ok("SHOW CATALOGS"), Statement::ShowCatalogs);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum MetastoreError {
         table: String,
         spec: String,
     },
+    #[error("catalog \"{0}\" already exists")]
+    CatalogExists(String),
     #[error("invalid Hive type \"{text}\": {reason}")]
     InvalidType { text: String, reason: String },
     #[error("metastore record for {object} is corrupt: {source}")]

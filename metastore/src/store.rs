@@ -97,6 +97,10 @@ impl Metastore {
         Ok(Self { pool, backend })
     }
 
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// The server kind holding this metastore.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -2,6 +2,7 @@
 
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
+use quarry_connectors::ConnectorError;
 use quarry_coordinator::{CoordinatorError, RemoteFailure};
 use quarry_metastore::MetastoreError;
 
@@ -9,10 +10,24 @@ fn metastore_sqlstate(e: &MetastoreError) -> &'static str {
     match e {
         MetastoreError::DatabaseNotFound(_) => "3F000",
         MetastoreError::DatabaseExists(_) => "42P06",
+        MetastoreError::CatalogExists(_) => "42710",
         MetastoreError::DatabaseNotEmpty { .. } => "2BP01",
         MetastoreError::TableNotFound { .. } => "42P01",
         MetastoreError::TableExists { .. } | MetastoreError::PartitionExists { .. } => "42P07",
         MetastoreError::PartitionNotFound { .. } | MetastoreError::InvalidType { .. } => "42704",
+        _ => "XX000",
+    }
+}
+
+fn connector_sqlstate(e: &ConnectorError) -> &'static str {
+    match e {
+        ConnectorError::CatalogNotFound(_) => "3D000",
+        ConnectorError::UnknownConnector(_)
+        | ConnectorError::MissingOption { .. }
+        | ConnectorError::UnknownOption { .. }
+        | ConnectorError::BadOption { .. } => "22023",
+        ConnectorError::Connect { .. } | ConnectorError::ConnectTimeout { .. } => "08001",
+        ConnectorError::TableNotFound { .. } => "42P01",
         _ => "XX000",
     }
 }
@@ -26,6 +41,7 @@ fn sqlstate(err: &CoordinatorError) -> &'static str {
         CoordinatorError::Cancelled(_) => "57014",
         CoordinatorError::Metastore(e) => metastore_sqlstate(e),
         CoordinatorError::Files(_) => "58030",
+        CoordinatorError::Connector(e) => connector_sqlstate(e),
         CoordinatorError::DataFusion(e) => datafusion_sqlstate(e),
     }
 }
@@ -59,6 +75,8 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
                 sqlstate(inner)
             } else if let Some(inner) = inner.downcast_ref::<MetastoreError>() {
                 metastore_sqlstate(inner)
+            } else if let Some(inner) = inner.downcast_ref::<ConnectorError>() {
+                connector_sqlstate(inner)
             } else if inner.is::<quarry_files::FilesError>() {
                 "58030"
             } else {

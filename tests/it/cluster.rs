@@ -17,6 +17,8 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// The secret the test cluster shares.
 const SECRET: &str = "test-cluster-secret-0123456789";
+/// The coordinator's key for catalog passwords (not the user's key file).
+pub const MASTER_KEY: &str = "test-master-key-0123456789";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -73,6 +75,7 @@ impl TestCluster {
             .args(["--scheduler-listen", &scheduler, "--data-dir"])
             .arg(data.path())
             .env("QUARRY_CLUSTER_SECRET", SECRET)
+            .env("QUARRY_MASTER_KEY", MASTER_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -101,6 +104,11 @@ impl TestCluster {
         }
         cluster.wait_for_workers(workers).await;
         cluster
+    }
+
+    /// The coordinator's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
     }
 
     pub fn add_worker(&mut self) {
@@ -570,7 +578,7 @@ async fn dropping_a_result_cancels_its_tasks_on_the_workers() {
     let first = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
     assert!(
         first.is_err(),
-        "the join finished too soon to test cancelling"
+        "the join finished too soon to test cancelling: {first:?}"
     );
     drop(stream);
 

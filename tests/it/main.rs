@@ -6,6 +6,7 @@
 //! * `cli`: the `quarry` command itself: restart persistence, script options, errors.
 //! * `crawler`: crawlers over layouts on the S3-protocol server and on local disk, and an
 //!   object store that fails in the middle of a run (`crawler::faults`).
+//! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
@@ -16,4 +17,5 @@ mod crawler;
 mod pgwire;
 mod servers;
 mod slt;
+mod sources;
 mod tpch;

@@ -1,7 +1,8 @@
 //! Runs `tests/slt/*.slt` with the `sqllogictest` crate, each file in a fresh engine (its
 //! own data directory), in both modes: embedded (plain DataFusion) and distributed (an
 //! in-process scheduler with two workers, over gRPC and Arrow Flight on loopback). Files
-//! named `s3*.slt` get an S3-protocol server.
+//! named `s3*.slt` get an S3-protocol server; files named `sources_*.slt` get the shop
+//! fixtures in PostgreSQL and MariaDB (see `sources.rs`).
 //!
 //! `QUARRY_SLT_COMPLETE=1` rewrites the expected results after a deliberate change;
 //! `QUARRY_SLT_FILTER=name` runs only files whose name contains `name`.
@@ -187,6 +188,14 @@ async fn run_file(path: &Path, mode: Mode) -> Result<(), String> {
             ]
             .into(),
         };
+    }
+    // Catalog passwords are sealed with a key of the test's own, not the user's key file.
+    config.master_key =
+        Some(quarry_connectors::MasterKey::from_passphrase("sqllogictest master key").unwrap());
+    if name.starts_with("sources_") {
+        tokio::task::spawn_blocking(crate::sources::ensure_fixtures)
+            .await
+            .map_err(|e| e.to_string())??;
     }
     let s3_config = config.s3.clone();
     let engine = Engine::open(config).await.map_err(|e| e.user_message())?;

@@ -30,12 +30,19 @@ use datafusion::physical_expr_common::physical_expr::proto_encode::PhysicalExprE
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use quarry_connectors::{
+    RemoteScanExec, RemoteTable, RemoteTableSpec, schema_from_bytes, schema_to_bytes,
+};
 use quarry_files::{MetastoreScanExec, MetastoreTable, restore_schema_rules};
 use quarry_metastore::{Metastore, Table};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of an encoded [`MetastoreTable`].
 const METASTORE_TABLE_TAG: &[u8] = b"quarry.metastore_table.v1:";
+/// Prefix of an encoded [`RemoteTable`].
+const REMOTE_TABLE_TAG: &[u8] = b"quarry.remote_table.v1:";
+/// Prefix of an encoded [`RemoteScanExec`].
+const REMOTE_SCAN_TAG: &[u8] = b"quarry.remote_scan.v1:";
 /// Prefix of an encoded [`MetastoreScanExec`].
 const METASTORE_SCAN_TAG: &[u8] = b"quarry.metastore_scan.v2:";
 
@@ -129,6 +136,12 @@ impl LogicalExtensionCodec for QuarryLogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(json) = buf.strip_prefix(REMOTE_TABLE_TAG) {
+            let fields: RemoteFields =
+                serde_json::from_slice(json).map_err(|e| corrupt("a remote table", e))?;
+            let schema = fields.schema()?;
+            return Ok(Arc::new(RemoteTable::new(fields.spec, schema)));
+        }
         let Some(json) = buf.strip_prefix(METASTORE_TABLE_TAG) else {
             return self
                 .inner
@@ -150,6 +163,11 @@ impl LogicalExtensionCodec for QuarryLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(table) = node.downcast_ref::<RemoteTable>() {
+            let fields = RemoteFields::new(table.spec().clone(), vec![], &table.schema())?;
+            buf.extend_from_slice(REMOTE_TABLE_TAG);
+            return serde_json::to_writer(buf, &fields).map_err(|e| corrupt("a remote table", e));
+        }
         match node.downcast_ref::<MetastoreTable>() {
             Some(table) => {
                 buf.extend_from_slice(METASTORE_TABLE_TAG);
@@ -186,6 +204,34 @@ struct ScanFields {
     partitions: Option<(usize, usize)>,
 }
 
+/// A remote table or scan: which table, the statements of a scan, and the schema (with the
+/// source types in its metadata, which pushdown decisions read).
+#[derive(Serialize, Deserialize)]
+struct RemoteFields {
+    spec: RemoteTableSpec,
+    sql: Vec<String>,
+    schema: String,
+}
+
+impl RemoteFields {
+    fn new(
+        spec: RemoteTableSpec,
+        sql: Vec<String>,
+        schema: &datafusion::arrow::datatypes::Schema,
+    ) -> Result<Self> {
+        Ok(Self {
+            spec,
+            sql,
+            schema: hex::encode(schema_to_bytes(schema)?),
+        })
+    }
+
+    fn schema(&self) -> Result<SchemaRef> {
+        let bytes = hex::decode(&self.schema).map_err(|e| corrupt("a remote schema", e))?;
+        schema_from_bytes(&bytes)
+    }
+}
+
 /// Physical codec: Quarry's plan nodes, then Ballista's.
 #[derive(Debug, Default)]
 pub struct QuarryPhysicalCodec {
@@ -200,6 +246,16 @@ impl PhysicalExtensionCodec for QuarryPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(json) = buf.strip_prefix(REMOTE_SCAN_TAG) {
+            let fields: RemoteFields =
+                serde_json::from_slice(json).map_err(|e| corrupt("a remote scan", e))?;
+            let schema = fields.schema()?;
+            return Ok(Arc::new(RemoteScanExec::new(
+                fields.spec,
+                fields.sql,
+                schema,
+            )));
+        }
         let Some(json) = buf.strip_prefix(METASTORE_SCAN_TAG) else {
             return self.inner.try_decode(buf, inputs, ctx, proto_converter);
         };
@@ -222,6 +278,12 @@ impl PhysicalExtensionCodec for QuarryPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(scan) = node.downcast_ref::<RemoteScanExec>() {
+            let fields =
+                RemoteFields::new(scan.spec().clone(), scan.sql().to_vec(), scan.schema_ref())?;
+            buf.extend_from_slice(REMOTE_SCAN_TAG);
+            return serde_json::to_writer(buf, &fields).map_err(|e| corrupt("a remote scan", e));
+        }
         match node.downcast_ref::<MetastoreScanExec>() {
             Some(scan) => {
                 let fields = ScanFields {

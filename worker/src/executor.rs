@@ -13,9 +13,11 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_executor::flight_service::BallistaFlightService;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
+use quarry_connectors::{ConnectorRegistry, QuarryOptions};
 use quarry_files::{QuarryObjectStoreRegistry, S3Config};
 use tonic::service::interceptor::InterceptedService;
 
+use crate::catalogs::FlightCatalogResolver;
 use crate::cluster::ClusterSecret;
 use crate::codec::{QuarryLogicalCodec, QuarryPhysicalCodec};
 
@@ -73,6 +75,14 @@ pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig,
     let spill_dir = options.work_dir.clone();
 
     let config_secret = secret.clone();
+    // One registry per worker: connection pools live as long as the worker.
+    let connectors = Arc::new(ConnectorRegistry::new(Arc::new(
+        FlightCatalogResolver::new(
+            &options.coordinator_host,
+            options.coordinator_port,
+            secret.clone(),
+        ),
+    )));
     let flight_secret = secret.clone();
     let flight: Arc<ArrowFlightServerProvider> =
         Arc::new(move |work_dir, address, mut shutdown, grpc| {
@@ -117,9 +127,12 @@ pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig,
             ))
         })),
         override_config_producer: Some(Arc::new(move || {
-            SessionConfig::new_with_ballista().with_ballista_override_create_grpc_client_endpoint(
-                config_secret.endpoint_override(),
-            )
+            SessionConfig::new_with_ballista()
+                .with_ballista_override_create_grpc_client_endpoint(
+                    config_secret.endpoint_override(),
+                )
+                .with_option_extension(QuarryOptions::default())
+                .with_extension(Arc::clone(&connectors))
         })),
         override_create_grpc_client_endpoint: Some(secret.endpoint_override()),
         override_arrow_flight_service: Some(flight),

@@ -5,10 +5,12 @@
 //! ([`ClusterSecret`]) and the executor process itself ([`run_worker`], `quarry worker`).
 //! See `docs/ballista-embedding.md`.
 
+mod catalogs;
 mod cluster;
 mod codec;
 mod executor;
 
+pub use catalogs::{CATALOG_ACTION, CatalogFlightService, FlightCatalogResolver};
 pub use cluster::{CLUSTER_SECRET_ENV, ClusterSecret};
 pub use codec::{QuarryLogicalCodec, QuarryPhysicalCodec};
 pub use executor::{HEARTBEAT_SECONDS, WorkerOptions, executor_config, run_worker, worker_id};

@@ -1,0 +1,367 @@
+//! A live source: the connection pool of one catalog, through datafusion-table-providers'
+//! pools and type mapping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::TableReference;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::{
+    self, DbConnection, get_schema,
+};
+use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use datafusion_table_providers::{SOURCE_TYPE_METADATA_KEY, UnsupportedTypeAction};
+use futures::{StreamExt, TryStreamExt};
+use secrecy::SecretString;
+
+use crate::pushdown::Dialect;
+use crate::{CatalogConfig, ConnectorError, ConnectorKind, Result};
+
+enum Pool {
+    Postgres(Arc<PostgresConnectionPool>),
+    MySql(Arc<MySQLConnectionPool>),
+}
+
+/// One catalog's connection pool and what is needed to talk to it.
+pub struct Source {
+    config: CatalogConfig,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("catalog", &self.config.name)
+            .field("kind", &self.config.kind)
+            .field("address", &self.config.address())
+            .finish()
+    }
+}
+
+impl Source {
+    /// Connects (checking the credentials with one round trip) within the catalog's
+    /// `connect_timeout`.
+    pub async fn connect(config: CatalogConfig) -> Result<Self> {
+        let timeout = config.connect_timeout()?;
+        let params = pool_params(&config)?;
+        let connecting = async {
+            match config.kind {
+                ConnectorKind::Postgres => {
+                    let action = if config.read_unsupported_as_text()? {
+                        UnsupportedTypeAction::String
+                    } else {
+                        UnsupportedTypeAction::Error
+                    };
+                    PostgresConnectionPool::new(params)
+                        .await
+                        .map(|pool| {
+                            Pool::Postgres(Arc::new(pool.with_unsupported_type_action(action)))
+                        })
+                        .map_err(|e| connect_error(&config, e.to_string()))
+                }
+                ConnectorKind::MySql => MySQLConnectionPool::new(params)
+                    .await
+                    .map(|pool| Pool::MySql(Arc::new(pool)))
+                    .map_err(|e| connect_error(&config, e.to_string())),
+            }
+        };
+        let pool = tokio::time::timeout(timeout, connecting)
+            .await
+            .map_err(|_| ConnectorError::ConnectTimeout {
+                connector: config.kind.name(),
+                catalog: config.name.clone(),
+                host: config.address(),
+                seconds: timeout.as_secs().max(1),
+            })??;
+        Ok(Self { config, pool })
+    }
+
+    pub fn config(&self) -> &CatalogConfig {
+        &self.config
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        Dialect::new(self.config.kind)
+    }
+
+    fn remote(&self, message: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::Remote {
+            connector: self.config.kind.name(),
+            catalog: self.config.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Runs `sql` and streams its rows as Arrow batches of `schema` (the types the table
+    /// was planned with; a column whose type no longer casts is an error).
+    pub async fn query(&self, sql: &str, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
+        // A scan that needs no columns (`count(*)`) still needs its rows counted.
+        let wire = (!schema.fields().is_empty()).then(|| wire_schema(&schema));
+        let sql = sql.to_string();
+        let stream = match &self.pool {
+            Pool::Postgres(pool) => run(pool.as_ref(), sql.clone(), wire.clone()).await,
+            Pool::MySql(pool) => run(pool.as_ref(), sql.clone(), wire.clone()).await,
+        }
+        .map_err(|e| self.remote(format!("{e} (query: {sql})")))?;
+        let target = Arc::clone(&schema);
+        let catalog = self.config.name.clone();
+        let batches = stream.map(move |batch| conform(batch?, &target, &catalog));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+
+    /// Runs `sql` (which must return one text column) and collects that column.
+    async fn strings(&self, sql: &str) -> Result<Vec<String>> {
+        let schema = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, true)]));
+        let batches: Vec<RecordBatch> = self
+            .query(sql, schema)
+            .await?
+            .try_collect()
+            .await
+            .map_err(|e| self.remote(e))?;
+        let mut out = Vec::new();
+        for batch in batches {
+            let column = batch.column(0);
+            let names = column
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| self.remote("a catalog listing did not return text"))?;
+            out.extend(names.iter().flatten().map(str::to_string));
+        }
+        Ok(out)
+    }
+
+    /// The schemas (PostgreSQL) or databases (MySQL) the catalog shows.
+    pub async fn schemas(&self) -> Result<Vec<String>> {
+        self.strings(
+            self.dialect()
+                .list_schemas_sql(self.config.database())
+                .as_str(),
+        )
+        .await
+    }
+
+    /// Tables and views of `schema`.
+    pub async fn tables(&self, schema: &str) -> Result<Vec<String>> {
+        self.strings(&self.dialect().list_tables_sql(schema)).await
+    }
+
+    /// The Arrow schema of `schema.table`, with each column's source type in its metadata.
+    pub async fn table_schema(&self, schema: &str, table: &str) -> Result<SchemaRef> {
+        let reference = TableReference::partial(schema, table);
+        let result = match &self.pool {
+            Pool::Postgres(pool) => schema_of(pool.as_ref(), &reference).await,
+            Pool::MySql(pool) => schema_of(pool.as_ref(), &reference).await,
+        };
+        match result {
+            Ok(found) if found.fields().is_empty() => Err(self.not_found(schema_name(&reference))),
+            Ok(found) if self.config.kind == ConnectorKind::MySql => {
+                self.with_mysql_types(found, schema, table).await
+            }
+            Ok(found) => Ok(found),
+            Err(dbconnection::Error::UndefinedTable { .. }) => {
+                Err(self.not_found(schema_name(&reference)))
+            }
+            Err(e) => Err(self.remote(format!("table \"{schema}.{table}\": {e}"))),
+        }
+    }
+
+    /// MySQL's driver mapping does not keep the declared types: read them, keep them in
+    /// the fields' metadata, and read `tinyint(1)` (MySQL's BOOLEAN) as a boolean.
+    async fn with_mysql_types(
+        &self,
+        found: SchemaRef,
+        schema: &str,
+        table: &str,
+    ) -> Result<SchemaRef> {
+        let dialect = self.dialect();
+        let sql = format!(
+            "SELECT CAST(CONCAT(COLUMN_NAME, ':', COLUMN_TYPE) AS CHAR(1024)) AS name FROM INFORMATION_SCHEMA.COLUMNS \
+             WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+            dialect.string_literal(schema),
+            dialect.string_literal(table)
+        );
+        let declared: HashMap<String, String> = self
+            .strings(&sql)
+            .await?
+            .into_iter()
+            .filter_map(|entry| {
+                let (column, data_type) = entry.rsplit_once(':')?;
+                Some((column.to_string(), data_type.to_ascii_lowercase()))
+            })
+            .collect();
+        let fields = found
+            .fields()
+            .iter()
+            .map(|field| {
+                let Some(declared) = declared.get(field.name()) else {
+                    return field.as_ref().clone();
+                };
+                let mut field = field.as_ref().clone().with_metadata(HashMap::from([(
+                    SOURCE_TYPE_METADATA_KEY.to_string(),
+                    declared.clone(),
+                )]));
+                if declared == MYSQL_BOOLEAN {
+                    field = field.with_data_type(DataType::Boolean);
+                }
+                field
+            })
+            .collect::<Vec<_>>();
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    fn not_found(&self, table: String) -> ConnectorError {
+        ConnectorError::TableNotFound {
+            connector: self.config.kind.name(),
+            catalog: self.config.name.clone(),
+            table,
+        }
+    }
+}
+
+/// How MySQL declares BOOLEAN columns.
+const MYSQL_BOOLEAN: &str = "tinyint(1)";
+
+/// The schema the driver is asked to produce: booleans that MySQL stores as `tinyint(1)`
+/// arrive as integers and are cast by [`conform`].
+fn wire_schema(schema: &SchemaRef) -> SchemaRef {
+    let is_mysql_boolean = |f: &Field| {
+        f.data_type() == &DataType::Boolean
+            && f.metadata()
+                .get(SOURCE_TYPE_METADATA_KEY)
+                .map(String::as_str)
+                == Some(MYSQL_BOOLEAN)
+    };
+    if !schema.fields().iter().any(|f| is_mysql_boolean(f)) {
+        return Arc::clone(schema);
+    }
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_mysql_boolean(f) {
+                f.as_ref().clone().with_data_type(DataType::Int8)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new(fields))
+}
+
+fn schema_name(reference: &TableReference) -> String {
+    match reference.schema() {
+        Some(schema) => format!("{schema}.{}", reference.table()),
+        None => reference.table().to_string(),
+    }
+}
+
+fn connect_error(config: &CatalogConfig, message: String) -> ConnectorError {
+    // The pools' messages end with advice for their own users; keep the first line.
+    let message = message.lines().next().unwrap_or_default().to_string();
+    ConnectorError::Connect {
+        connector: config.kind.name(),
+        catalog: config.name.clone(),
+        host: config.address(),
+        message,
+    }
+}
+
+/// The parameters datafusion-table-providers' pools take.
+fn pool_params(config: &CatalogConfig) -> Result<HashMap<String, SecretString>> {
+    let mut params: HashMap<String, SecretString> = HashMap::new();
+    let mut put = |k: &str, v: &str| {
+        params.insert(k.to_string(), SecretString::from(v.to_string()));
+    };
+    put("host", config.host());
+    put("user", config.user());
+    if let Some(db) = config.database() {
+        put("db", db);
+    }
+    let port = config.port()?.to_string();
+    match config.kind {
+        ConnectorKind::Postgres => {
+            put("port", &port);
+            put("sslmode", config.sslmode().unwrap_or("prefer"));
+        }
+        ConnectorKind::MySql => {
+            put("tcp_port", &port);
+            put("sslmode", config.sslmode().unwrap_or("preferred"));
+        }
+    }
+    if let Some(password) = &config.password {
+        params.insert("pass".to_string(), password.clone());
+    }
+    Ok(params)
+}
+
+async fn run<T: 'static, P: 'static>(
+    pool: &(dyn DbConnectionPool<T, P> + Send + Sync),
+    sql: String,
+    schema: Option<SchemaRef>,
+) -> std::result::Result<SendableRecordBatchStream, String> {
+    let conn: Box<dyn DbConnection<T, P>> = pool.connect().await.map_err(|e| e.to_string())?;
+    dbconnection::query_arrow(conn, sql, schema)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn schema_of<T: 'static, P: 'static>(
+    pool: &(dyn DbConnectionPool<T, P> + Send + Sync),
+    reference: &TableReference,
+) -> std::result::Result<SchemaRef, dbconnection::Error> {
+    let conn = pool
+        .connect()
+        .await
+        .map_err(|e| dbconnection::Error::UnableToGetSchema { source: e })?;
+    get_schema(conn, reference).await
+}
+
+/// Gives a batch from the source exactly the planned schema: same column count, types cast
+/// where the driver chose a compatible representation.
+fn conform(
+    batch: RecordBatch,
+    target: &SchemaRef,
+    catalog: &str,
+) -> datafusion::error::Result<RecordBatch> {
+    if target.fields().is_empty() {
+        return Ok(RecordBatch::try_new_with_options(
+            Arc::clone(target),
+            vec![],
+            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )?);
+    }
+    if batch.num_columns() != target.fields().len() {
+        return Err(DataFusionError::Execution(format!(
+            "catalog \"{catalog}\": the source returned {} columns, {} were planned",
+            batch.num_columns(),
+            target.fields().len()
+        )));
+    }
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (column, field) in batch.columns().iter().zip(target.fields()) {
+        if column.data_type() == field.data_type() {
+            columns.push(Arc::clone(column));
+        } else {
+            columns.push(cast(column, field.data_type()).map_err(|e| {
+                DataFusionError::Execution(format!(
+                    "catalog \"{catalog}\": column \"{}\" arrived as {} but was planned as {}: {e}",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                ))
+            })?);
+        }
+    }
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(target),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}

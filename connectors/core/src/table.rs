@@ -1,0 +1,167 @@
+//! [`RemoteTable`]: a table of a PostgreSQL or MySQL catalog as a DataFusion table.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::conjunction;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::limit::GlobalLimitExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use serde::{Deserialize, Serialize};
+
+use crate::{ConnectorKind, Dialect, QuarryOptions, RemoteScanExec};
+
+/// Which remote table, of which catalog version: all a plan needs to name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteTableSpec {
+    pub catalog: String,
+    pub version: i64,
+    pub kind: ConnectorKind,
+    pub schema: String,
+    pub table: String,
+}
+
+/// A remote table. It holds no connection: scans become [`RemoteScanExec`]s, which any
+/// process with a registry can run.
+#[derive(Debug)]
+pub struct RemoteTable {
+    spec: RemoteTableSpec,
+    schema: SchemaRef,
+}
+
+impl RemoteTable {
+    pub fn new(spec: RemoteTableSpec, schema: SchemaRef) -> Self {
+        Self { spec, schema }
+    }
+
+    pub fn spec(&self) -> &RemoteTableSpec {
+        &self.spec
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::new(self.spec.kind)
+    }
+
+    /// `SELECT <columns> FROM <table> [WHERE ...] [LIMIT n]` in the source's dialect.
+    fn select(&self, columns: &[usize], filters: &[String], limit: Option<usize>) -> String {
+        let dialect = self.dialect();
+        let list = if columns.is_empty() {
+            // No column is needed (`count(*)`): rows are still counted.
+            "1".to_string()
+        } else {
+            columns
+                .iter()
+                .map(|i| dialect.quote_ident(self.schema.field(*i).name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut sql = format!(
+            "SELECT {list} FROM {}",
+            dialect.table(&self.spec.schema, &self.spec.table)
+        );
+        if !filters.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&filters.join(" AND "));
+        }
+        if let Some(limit) = limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        sql
+    }
+}
+
+#[async_trait]
+impl TableProvider for RemoteTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Filters the source evaluates exactly as Quarry would are `Exact`; the rest stay in
+    /// Quarry. With `quarry.pushdown` off the scan applies the `Exact` ones itself.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let dialect = self.dialect();
+        Ok(filters
+            .iter()
+            .map(|f| match dialect.filter(f, &self.schema) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        let projection = projection.cloned().unwrap_or_else(|| all.clone());
+        let pushdown = state
+            .config_options()
+            .extensions
+            .get::<QuarryOptions>()
+            .is_none_or(|o| o.pushdown);
+        if pushdown {
+            let dialect = self.dialect();
+            let rendered = filters
+                .iter()
+                .filter_map(|f| dialect.filter(f, &self.schema))
+                .collect::<Vec<_>>();
+            let schema = Arc::new(self.schema.project(&projection)?);
+            let sql = self.select(&projection, &rendered, limit);
+            return Ok(Arc::new(RemoteScanExec::new(
+                self.spec.clone(),
+                vec![sql],
+                schema,
+            )));
+        }
+        // Pushdown off: read every column of every row, then filter, project and limit here.
+        let whole: Arc<dyn ExecutionPlan> = Arc::new(RemoteScanExec::new(
+            self.spec.clone(),
+            vec![self.select(&all, &[], None)],
+            Arc::clone(&self.schema),
+        ));
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let mut plan = whole;
+        if !filters.is_empty() {
+            let predicate = filters
+                .iter()
+                .map(|f| state.create_physical_expr(f.clone(), &df_schema))
+                .collect::<Result<Vec<_>>>()?;
+            plan = Arc::new(FilterExec::try_new(conjunction(predicate), plan)?);
+        }
+        if projection != all {
+            let exprs = projection
+                .iter()
+                .map(|i| {
+                    let field = self.schema.field(*i);
+                    let column: Arc<dyn datafusion::physical_expr::PhysicalExpr> = Arc::new(
+                        datafusion::physical_expr::expressions::Column::new(field.name(), *i),
+                    );
+                    (column, field.name().clone())
+                })
+                .collect::<Vec<_>>();
+            plan = Arc::new(ProjectionExec::try_new(exprs, plan)?);
+        }
+        if let Some(limit) = limit {
+            plan = Arc::new(GlobalLimitExec::new(plan, 0, Some(limit)));
+        }
+        Ok(plan)
+    }
+}

@@ -1,0 +1,279 @@
+//! The PostgreSQL and MariaDB servers of this machine as connector sources: fixtures loaded
+//! once (keyed by [`FIXTURE_VERSION`]) with the servers' own clients, psql and mysql.
+//!
+//! The shared suite is `tests/slt/sources/shared.slt.part`, run by `tests/slt/sources_*.slt`
+//! over a PostgreSQL catalog, a MySQL catalog and Parquet copies; all three expect the
+//! same answers. Connection errors and persistence are tested here.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::cluster::{MASTER_KEY, TestCluster, rows};
+
+/// Bump after changing tests/fixtures/shop_*.sql: the next run reloads them.
+pub const FIXTURE_VERSION: i32 = 2;
+
+/// The PostgreSQL database holding schema `quarry_shop` (created by the tests).
+pub const PG_DATABASE: &str = "quarry_fed";
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn run(command: &mut Command) -> Result<String, String> {
+    let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn psql(database: &str) -> Command {
+    let mut c = Command::new("psql");
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "5432",
+        "-U",
+        "postgres",
+        "-d",
+        database,
+    ])
+    .args(["-v", "ON_ERROR_STOP=1", "-q", "-tA"]);
+    c
+}
+
+fn mysql() -> Command {
+    let mut c = Command::new("mysql");
+    c.args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-N", "-B"]);
+    c
+}
+
+fn load_postgres() -> Result<(), String> {
+    let exists = run(psql("postgres").args([
+        "-c",
+        &format!("SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"),
+    ]))?;
+    if exists != "1" {
+        run(psql("postgres").args(["-c", &format!("CREATE DATABASE {PG_DATABASE}")]))?;
+    }
+    let current =
+        run(psql(PG_DATABASE).args(["-c", "SELECT max(version) FROM quarry_shop.fixture_version"]))
+            .unwrap_or_default();
+    if current == FIXTURE_VERSION.to_string() {
+        return Ok(());
+    }
+    run(psql(PG_DATABASE).args(["-f", &fixture("shop_postgres.sql")]))?;
+    run(psql(PG_DATABASE).args([
+        "-c",
+        &format!("INSERT INTO quarry_shop.fixture_version VALUES ({FIXTURE_VERSION})"),
+    ]))?;
+    Ok(())
+}
+
+fn load_mysql() -> Result<(), String> {
+    let current = run(mysql().args(["-e", "SELECT max(version) FROM quarry_shop.fixture_version"]))
+        .unwrap_or_default();
+    if current == FIXTURE_VERSION.to_string() {
+        return Ok(());
+    }
+    let sql = std::fs::read_to_string(fixture("shop_mysql.sql")).map_err(|e| e.to_string())?;
+    let mut child = mysql()
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("mysql: {e}"))?;
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(sql.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "loading shop_mysql.sql: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    run(mysql().args([
+        "-e",
+        &format!("INSERT INTO quarry_shop.fixture_version VALUES ({FIXTURE_VERSION})"),
+    ]))?;
+    Ok(())
+}
+
+/// Loads the shop fixtures into both servers unless they hold this version already.
+pub fn ensure_fixtures() -> Result<(), String> {
+    static LOADED: Mutex<bool> = Mutex::new(false);
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if !*loaded {
+        load_postgres()?;
+        load_mysql()?;
+        *loaded = true;
+    }
+    Ok(())
+}
+
+fn pg_catalog_sql(name: &str, password: &str) -> String {
+    format!(
+        "CREATE CATALOG {name} USING postgres WITH (host = '127.0.0.1', port = 5432, \
+         database = '{PG_DATABASE}', user = 'postgres', password = '{password}', sslmode = 'disable')"
+    )
+}
+
+const MYSQL_CATALOG: &str =
+    "CREATE CATALOG my USING mysql WITH (host = '127.0.0.1', user = 'root', sslmode = 'disabled')";
+
+/// Every byte the coordinator keeps in its data directory, as text.
+fn stored_bytes(data_dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_of_postgres_mysql_and_parquet_runs_on_the_workers() {
+    ensure_fixtures().unwrap();
+    let cluster = TestCluster::start(2).await;
+    let client = cluster.client().await;
+    let password = "catalog-password-never-shown";
+    rows(&client, &pg_catalog_sql("pg", password))
+        .await
+        .unwrap();
+    rows(&client, MYSQL_CATALOG).await.unwrap();
+
+    // PostgreSQL customers, MariaDB orders, Parquet nations (TPC-H) in one statement.
+    let answer = rows(
+        &client,
+        "SELECT c.name, n.n_name, count(*) AS orders FROM pg.quarry_shop.customers c \
+         JOIN my.quarry_shop.orders o ON c.id = o.customer_id \
+         JOIN tpch.nation n ON n.n_nationkey = o.customer_id \
+         GROUP BY c.name, n.n_name ORDER BY c.name",
+    )
+    .await
+    .unwrap();
+    let expected: Vec<Vec<String>> = [
+        ["Alice", "ARGENTINA", "2"],
+        ["Bob ", "CANADA", "1"],
+        ["O'Brien", "INDIA", "1"],
+        ["Zoë", "GERMANY", "1"],
+        ["alice", "BRAZIL", "1"],
+        ["Émile", "ETHIOPIA", "2"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|v| v.to_string()).collect())
+    .collect();
+    assert_eq!(answer, expected);
+
+    // The remote scans ran on the workers, which got the credentials from the coordinator.
+    let workers = rows(
+        &client,
+        "SELECT count(DISTINCT t.worker) FROM system.runtime.tasks t \
+         JOIN system.runtime.queries q ON t.query_id = q.query_id \
+         WHERE q.query LIKE '%my.quarry_shop.orders%' AND t.worker LIKE 'worker-%'",
+    )
+    .await
+    .unwrap();
+    assert_ne!(workers, vec![vec!["0".to_string()]]);
+
+    // The password is in no answer and not in clear in the metastore.
+    let shown = rows(&client, "SHOW CATALOGS").await.unwrap();
+    assert!(
+        shown
+            .iter()
+            .any(|r| r == &["pg".to_string(), "postgres".to_string()])
+    );
+    assert!(!format!("{shown:?}").contains(password));
+    let explain = rows(&client, "EXPLAIN SELECT * FROM pg.quarry_shop.customers")
+        .await
+        .unwrap();
+    assert!(!format!("{explain:?}").contains(password));
+    assert!(!stored_bytes(cluster.data_dir()).contains(password));
+}
+
+fn quarry_local(data_dir: &Path, key: &str, sql: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .args(["local", "--no-tpch", "--data-dir"])
+        .arg(data_dir)
+        .args(["-e", sql])
+        .env("QUARRY_MASTER_KEY", key)
+        .output()
+        .unwrap()
+}
+
+/// Whether the shell's table output has a row whose only cell is `value`.
+fn has_cell(output: &std::process::Output, value: &str) -> bool {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .any(|l| l.trim_matches(|c| c == '|' || c == ' ') == value)
+}
+
+#[test]
+fn catalogs_survive_a_restart_and_need_their_master_key() {
+    ensure_fixtures().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let created = quarry_local(data.path(), MASTER_KEY, &pg_catalog_sql("pg", "s3cret-pw"));
+    assert!(created.status.success(), "{created:?}");
+
+    let again = quarry_local(
+        data.path(),
+        MASTER_KEY,
+        "SELECT count(*) FROM pg.quarry_shop.customers",
+    );
+    assert!(again.status.success(), "{again:?}");
+    assert!(has_cell(&again, "8"), "{again:?}");
+
+    let other_key = quarry_local(
+        data.path(),
+        "a different master key!",
+        "SELECT count(*) FROM pg.quarry_shop.customers",
+    );
+    let stderr = String::from_utf8_lossy(&other_key.stderr);
+    assert!(!other_key.status.success());
+    assert!(
+        stderr.contains("password of catalog \"pg\"") && stderr.contains("different master key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_dead_source_is_reported_by_name_and_leaves_other_catalogs_working() {
+    ensure_fixtures().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9: connecting fails at once, naming catalog and address.
+    let refused = quarry_local(
+        data.path(),
+        MASTER_KEY,
+        "CREATE CATALOG gone USING postgres WITH (host = '127.0.0.1', port = 9, \
+         database = 'x', user = 'u', sslmode = 'disable', connect_timeout = '2s')",
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("postgres catalog \"gone\": cannot connect to 127.0.0.1:9"),
+        "{stderr}"
+    );
+    let works = quarry_local(data.path(), MASTER_KEY, MYSQL_CATALOG);
+    assert!(works.status.success(), "{works:?}");
+    let count = quarry_local(
+        data.path(),
+        MASTER_KEY,
+        "SELECT count(*) FROM my.quarry_shop.orders",
+    );
+    assert!(has_cell(&count, "9"), "{count:?}");
+}
