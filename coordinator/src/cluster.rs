@@ -83,6 +83,7 @@ impl Cluster {
             .local_addr()
             .map_err(|e| CoordinatorError::Invalid(format!("scheduler listener: {e}")))?;
         let runtime = engine.runtime();
+        let connectors = engine.connector_registry();
         let config = SchedulerConfig {
             bind_host: address.ip().to_string(),
             external_host: address.ip().to_string(),
@@ -95,8 +96,11 @@ impl Cluster {
             )))),
             override_physical_codec: Some(Arc::new(QuarryPhysicalCodec::default())),
             // Sessions' `quarry.*` settings (pushdown) must be known before they are applied.
-            override_config_producer: Some(Arc::new(|| {
-                SessionConfig::new_with_ballista().with_option_extension(QuarryOptions::default())
+            // The registry lets the scheduler cut remote scans into splits while it plans.
+            override_config_producer: Some(Arc::new(move || {
+                SessionConfig::new_with_ballista()
+                    .with_option_extension(QuarryOptions::default())
+                    .with_extension(Arc::clone(&connectors))
             })),
             // The scheduler plans stages: it lists files, so it needs Quarry's object stores.
             override_session_builder: Some(Arc::new(move |config| {

@@ -171,6 +171,10 @@ impl Engine {
         &self.inner.connectors
     }
 
+    pub(crate) fn connector_registry(&self) -> Arc<quarry_connectors::ConnectorRegistry> {
+        Arc::clone(&self.inner.connectors.registry)
+    }
+
     /// Resolves connector catalogs for workers (over the cluster's authenticated channel).
     pub fn catalog_resolver(&self) -> Arc<dyn quarry_connectors::CatalogResolver> {
         self.inner.connectors.resolver.clone()

@@ -9,10 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
+use datafusion::arrow::datatypes::DataType;
+
 use crate::cluster::{MASTER_KEY, TestCluster, rows};
 
 /// Bump after changing tests/fixtures/shop_*.sql: the next run reloads them.
-pub const FIXTURE_VERSION: i32 = 2;
+pub const FIXTURE_VERSION: i32 = 4;
 
 /// The PostgreSQL database holding schema `quarry_shop` (created by the tests).
 pub const PG_DATABASE: &str = "quarry_fed";
@@ -276,4 +278,204 @@ fn a_dead_source_is_reported_by_name_and_leaves_other_catalogs_working() {
         "SELECT count(*) FROM my.quarry_shop.orders",
     );
     assert!(has_cell(&count, "9"), "{count:?}");
+}
+
+/// Bump to reload the TPC-H copies in PostgreSQL (`quarry_fed.quarry_tpch`) and MariaDB
+/// (`quarry_tpch`).
+pub const TPCH_FIXTURE_VERSION: i32 = 1;
+
+/// The column type a TPC-H Arrow column gets in PostgreSQL (`true`) or MySQL.
+fn sql_type(data_type: &DataType, postgres: bool) -> String {
+    match data_type {
+        DataType::Int64 => "bigint".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::Decimal128(p, s) if postgres => format!("numeric({p}, {s})"),
+        DataType::Decimal128(p, s) => format!("decimal({p}, {s})"),
+        DataType::Date32 => "date".into(),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if postgres => "text".into(),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar(255)".into(),
+        other => panic!("no TPC-H column has type {other}"),
+    }
+}
+
+/// TPC-H SF 0.01 in both servers, loaded from generated CSV files unless this version is
+/// there already.
+fn ensure_tpch_sources() -> Result<(), String> {
+    static LOADED: Mutex<bool> = Mutex::new(false);
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if *loaded {
+        return Ok(());
+    }
+    ensure_fixtures()?;
+    let version = TPCH_FIXTURE_VERSION.to_string();
+    let pg_current =
+        run(psql(PG_DATABASE).args(["-c", "SELECT max(version) FROM quarry_tpch.fixture_version"]))
+            .unwrap_or_default();
+    let my_current =
+        run(mysql().args(["-e", "SELECT max(version) FROM quarry_tpch.fixture_version"]))
+            .unwrap_or_default();
+    if pg_current == version && my_current == version {
+        *loaded = true;
+        return Ok(());
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let tables = quarry_tpch::generate(0.01, quarry_tpch::FileFormat::Csv, dir.path())
+        .map_err(|e| e.to_string())?;
+    let files = |table: &quarry_tpch::GeneratedTable| -> Result<Vec<String>, String> {
+        let mut files: Vec<String> = std::fs::read_dir(&table.dir)
+            .map_err(|e| e.to_string())?
+            .map(|e| e.map(|e| e.path().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        files.sort();
+        Ok(files)
+    };
+    let columns = |table: &quarry_tpch::GeneratedTable, postgres: bool| {
+        table
+            .schema
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), sql_type(f.data_type(), postgres)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+
+    if pg_current != version {
+        let mut script = String::from(
+            "DROP SCHEMA IF EXISTS quarry_tpch CASCADE;\nCREATE SCHEMA quarry_tpch;\n",
+        );
+        for table in &tables {
+            script.push_str(&format!(
+                "CREATE TABLE quarry_tpch.{} ({});\n",
+                table.name,
+                columns(table, true)
+            ));
+            for file in files(table)? {
+                script.push_str(&format!(
+                    "\\copy quarry_tpch.{} FROM '{file}' WITH (FORMAT csv, HEADER true)\n",
+                    table.name
+                ));
+            }
+        }
+        script.push_str(&format!(
+            "CREATE TABLE quarry_tpch.fixture_version (version integer NOT NULL);\n\
+             INSERT INTO quarry_tpch.fixture_version VALUES ({version});\n"
+        ));
+        let path = dir.path().join("load_postgres.sql");
+        std::fs::write(&path, script).map_err(|e| e.to_string())?;
+        run(psql(PG_DATABASE).arg("-f").arg(&path))?;
+    }
+    if my_current != version {
+        let mut script = String::from(
+            "DROP DATABASE IF EXISTS quarry_tpch;\nCREATE DATABASE quarry_tpch;\nUSE quarry_tpch;\n",
+        );
+        for table in &tables {
+            script.push_str(&format!(
+                "CREATE TABLE {} ({});\n",
+                table.name,
+                columns(table, false)
+            ));
+            for file in files(table)? {
+                script.push_str(&format!(
+                    "LOAD DATA LOCAL INFILE '{file}' INTO TABLE {} CHARACTER SET utf8mb4 \
+                     FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' IGNORE 1 LINES;\n",
+                    table.name
+                ));
+            }
+        }
+        script.push_str(&format!(
+            "CREATE TABLE fixture_version (version integer NOT NULL);\n\
+             INSERT INTO fixture_version VALUES ({version});\n"
+        ));
+        let path = dir.path().join("load_mysql.sql");
+        std::fs::write(&path, script).map_err(|e| e.to_string())?;
+        run(mysql()
+            .arg("--local-infile=1")
+            .arg("-e")
+            .arg(format!("source {}", path.display())))?;
+    }
+    *loaded = true;
+    Ok(())
+}
+
+/// The rows of `sql` in `session`, as text, sorted (the differential compares contents;
+/// ORDER BY is Quarry's own work in every run).
+async fn sorted_rows(
+    session: &quarry_coordinator::Session,
+    sql: &str,
+) -> Result<Vec<Vec<String>>, String> {
+    let output = session.execute(sql).await.map_err(|e| e.user_message())?;
+    let quarry_coordinator::Output::Rows(stream) = output else {
+        return Ok(vec![]);
+    };
+    let batches: Vec<datafusion::arrow::array::RecordBatch> =
+        futures::TryStreamExt::try_collect(stream)
+            .await
+            .map_err(|e| e.to_string())?;
+    let mut rows = quarry_coordinator::text_rows(&batches).map_err(|e| e.to_string())?;
+    rows.sort();
+    Ok(rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_over_postgres_and_mysql_gives_the_answers_of_parquet() {
+    tokio::task::spawn_blocking(ensure_tpch_sources)
+        .await
+        .unwrap()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = quarry_coordinator::EngineConfig::new(data.path());
+    config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
+    let engine = quarry_coordinator::Engine::open(config).await.unwrap();
+    quarry_coordinator::ensure_tpch(&engine, 0.01)
+        .await
+        .unwrap();
+    let session = engine.new_session().unwrap();
+    session.execute("USE tpch").await.unwrap();
+    let mut expected = Vec::new();
+    for q in 1..=22 {
+        let sql = quarry_tpch::query(q).unwrap();
+        expected.push(sorted_rows(&session, sql).await.unwrap());
+    }
+    session
+        .execute(&format!(
+            "CREATE CATALOG pg USING postgres WITH (host = '127.0.0.1', database = '{PG_DATABASE}', \
+             user = 'postgres', sslmode = 'disable', splits = 3)"
+        ))
+        .await
+        .unwrap();
+    session
+        .execute(
+            "CREATE CATALOG my USING mysql WITH (host = '127.0.0.1', user = 'root', \
+             sslmode = 'disabled', splits = 2)",
+        )
+        .await
+        .unwrap();
+    let mut failures = Vec::new();
+    for catalog in ["pg", "my"] {
+        for pushdown in [true, false] {
+            for statement in [
+                format!("SET datafusion.catalog.default_catalog = '{catalog}'"),
+                "SET datafusion.catalog.default_schema = 'quarry_tpch'".to_string(),
+                format!("SET quarry.pushdown = {pushdown}"),
+            ] {
+                session.execute(&statement).await.unwrap();
+            }
+            for q in 1..=22 {
+                let sql = quarry_tpch::query(q).unwrap();
+                match sorted_rows(&session, sql).await {
+                    Ok(rows) if rows == expected[q - 1] => {}
+                    Ok(rows) => failures.push(format!(
+                        "{catalog} pushdown={pushdown} Q{q}: {} rows differ from Parquet's {}\n  first: {:?}\n  expected: {:?}",
+                        rows.len(),
+                        expected[q - 1].len(),
+                        rows.first(),
+                        expected[q - 1].first()
+                    )),
+                    Err(e) => failures.push(format!("{catalog} pushdown={pushdown} Q{q}: {e}")),
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -250,10 +250,14 @@ impl PhysicalExtensionCodec for QuarryPhysicalCodec {
             let fields: RemoteFields =
                 serde_json::from_slice(json).map_err(|e| corrupt("a remote scan", e))?;
             let schema = fields.schema()?;
-            return Ok(Arc::new(RemoteScanExec::new(
+            let [splits] = inputs else {
+                return exec_err!("a remote scan has one input, got {}", inputs.len());
+            };
+            return Ok(Arc::new(RemoteScanExec::with_splits(
                 fields.spec,
                 fields.sql,
                 schema,
+                Arc::clone(splits),
             )));
         }
         let Some(json) = buf.strip_prefix(METASTORE_SCAN_TAG) else {

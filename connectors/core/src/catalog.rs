@@ -8,8 +8,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
 
 use crate::{ConnectorKind, ConnectorRegistry, RemoteTable, RemoteTableSpec};
 
@@ -137,18 +142,70 @@ impl SchemaProvider for RemoteSchema {
             .source(&catalog.name, Some(catalog.version))
             .await
             .map_err(DataFusionError::from)?;
-        let schema = source.table_schema(&self.schema, name).await?;
+        let schema = match source.table_schema(&self.schema, name).await {
+            Ok(schema) => schema,
+            // Listing (information_schema, psql's \d) reads every table: one with an
+            // unsupported column is listed, and refused only when it is read.
+            Err(e @ crate::ConnectorError::UnsupportedType { .. }) => {
+                let columns = source.column_names(&self.schema, name).await?;
+                return Ok(Some(Arc::new(RefusedTable::new(columns, e.to_string()))));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let spec = RemoteTableSpec {
             catalog: catalog.name.clone(),
             version: catalog.version,
             kind: catalog.kind,
             schema: self.schema.clone(),
             table: name.to_string(),
+            splits: source.config().splits()?,
         };
         Ok(Some(Arc::new(RemoteTable::new(spec, schema))))
     }
 
     fn table_exist(&self, name: &str) -> bool {
         self.tables.iter().any(|t| t == name)
+    }
+}
+
+/// A remote table Quarry cannot read (a column type without a mapping): listed with its
+/// column names, refused with the reason when a query reads it.
+#[derive(Debug)]
+struct RefusedTable {
+    schema: SchemaRef,
+    reason: String,
+}
+
+impl RefusedTable {
+    fn new(columns: Vec<String>, reason: String) -> Self {
+        let fields = columns
+            .into_iter()
+            .map(|c| Field::new(c, DataType::Utf8, true))
+            .collect::<Vec<_>>();
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            reason,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for RefusedTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::Plan(self.reason.clone()))
     }
 }

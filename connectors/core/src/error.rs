@@ -58,6 +58,18 @@ pub enum ConnectorError {
         table: String,
         detail: String,
     },
+    #[error(
+        "{connector} catalog \"{catalog}\": unsupported type \"{data_type}\" for column \"{column}\" \
+         of table \"{table}\"{hint}",
+        hint = if *connector == "postgres" { " (unsupported_types = 'text' reads it as text)" } else { "" }
+    )]
+    UnsupportedType {
+        connector: &'static str,
+        catalog: String,
+        table: String,
+        column: String,
+        data_type: String,
+    },
     #[error("catalog \"{0}\" does not exist")]
     CatalogNotFound(String),
     #[error("master key: {0}")]

@@ -54,11 +54,9 @@ impl Source {
         let connecting = async {
             match config.kind {
                 ConnectorKind::Postgres => {
-                    let action = if config.read_unsupported_as_text()? {
-                        UnsupportedTypeAction::String
-                    } else {
-                        UnsupportedTypeAction::Error
-                    };
+                    // Every type is read, as text where there is no Arrow mapping;
+                    // `table_schema` then applies the catalog's `unsupported_types`.
+                    let action = UnsupportedTypeAction::String;
                     PostgresConnectionPool::new(params)
                         .await
                         .map(|pool| {
@@ -164,12 +162,180 @@ impl Source {
             Ok(found) if self.config.kind == ConnectorKind::MySql => {
                 self.with_mysql_types(found, schema, table).await
             }
-            Ok(found) => Ok(found),
+            Ok(found) => self.postgres_text_fallbacks(found, schema, table),
             Err(dbconnection::Error::UndefinedTable { .. }) => {
                 Err(self.not_found(schema_name(&reference)))
             }
-            Err(e) => Err(self.remote(format!("table \"{schema}.{table}\": {e}"))),
+            Err(e) => {
+                let message = e.to_string();
+                // MySQL's mapping refuses a whole table for one column: name both.
+                if let Some((data_type, column)) = unsupported_in_message(&message) {
+                    return Err(ConnectorError::UnsupportedType {
+                        connector: self.config.kind.name(),
+                        catalog: self.config.name.clone(),
+                        table: format!("{schema}.{table}"),
+                        column,
+                        data_type,
+                    });
+                }
+                Err(self.remote(format!("table \"{schema}.{table}\": {message}")))
+            }
         }
+    }
+
+    /// Predicates that cut `schema.table` into at most `n` disjoint pieces that together
+    /// hold every row, or none when the table cannot be cut (a view, no usable key, empty).
+    /// PostgreSQL tables are cut by ctid (block) ranges, MySQL tables by ranges of an
+    /// integer primary key. Each piece is read by its own statement: the pieces are not
+    /// one snapshot of the table.
+    pub async fn split_predicates(
+        &self,
+        schema: &str,
+        table: &str,
+        n: usize,
+    ) -> Result<Vec<String>> {
+        if n < 2 {
+            return Ok(vec![]);
+        }
+        let dialect = self.dialect();
+        let (s, t) = (
+            dialect.string_literal(schema),
+            dialect.string_literal(table),
+        );
+        match self.config.kind {
+            ConnectorKind::Postgres => {
+                let pages = self
+                    .strings(&format!(
+                        "SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::text AS name \
+                         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
+                         WHERE ns.nspname = {s} AND c.relname = {t} AND c.relkind = 'r'"
+                    ))
+                    .await?;
+                let pages: u64 = pages.first().and_then(|p| p.parse().ok()).unwrap_or(0);
+                Ok(ranges(0, pages, n)
+                    .into_iter()
+                    .map(|(low, high)| match high {
+                        Some(high) => {
+                            format!("(ctid >= '({low},0)'::tid AND ctid < '({high},0)'::tid)")
+                        }
+                        None => format!("(ctid >= '({low},0)'::tid)"),
+                    })
+                    .collect())
+            }
+            ConnectorKind::MySql => {
+                let keys = self
+                    .strings(&format!(
+                        "SELECT CAST(k.COLUMN_NAME AS CHAR(256)) AS name FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE k \
+                         JOIN INFORMATION_SCHEMA.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA \
+                         AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME \
+                         WHERE k.TABLE_SCHEMA = {s} AND k.TABLE_NAME = {t} AND k.CONSTRAINT_NAME = 'PRIMARY' \
+                         AND c.DATA_TYPE IN ('tinyint', 'smallint', 'mediumint', 'int', 'bigint')"
+                    ))
+                    .await?;
+                let total_keys = self
+                    .strings(&format!(
+                        "SELECT CAST(COUNT(*) AS CHAR) AS name FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE \
+                         WHERE TABLE_SCHEMA = {s} AND TABLE_NAME = {t} AND CONSTRAINT_NAME = 'PRIMARY'"
+                    ))
+                    .await?;
+                let ([key], ["1"]) = (
+                    keys.as_slice(),
+                    total_keys
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                ) else {
+                    return Ok(vec![]);
+                };
+                let column = dialect.quote_ident(key);
+                let bounds = self
+                    .strings(&format!(
+                        "SELECT CAST(CONCAT(MIN({column}), ':', MAX({column})) AS CHAR(64)) AS name FROM {}",
+                        dialect.table(schema, table)
+                    ))
+                    .await?;
+                let Some((min, max)) = bounds.first().and_then(|b| {
+                    let (min, max) = b.split_once(':')?;
+                    Some((min.parse::<i128>().ok()?, max.parse::<i128>().ok()?))
+                }) else {
+                    return Ok(vec![]);
+                };
+                let pieces = ranges(0, (max - min + 1) as u64, n);
+                Ok(pieces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (low, high))| {
+                        let low = min + *low as i128;
+                        match (i, high) {
+                            (0, Some(high)) => format!("({column} < {})", min + *high as i128),
+                            (_, Some(high)) => {
+                                format!(
+                                    "({column} >= {low} AND {column} < {})",
+                                    min + *high as i128
+                                )
+                            }
+                            (_, None) => format!("({column} >= {low})"),
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The column names of `schema.table`, in order.
+    pub async fn column_names(&self, schema: &str, table: &str) -> Result<Vec<String>> {
+        let dialect = self.dialect();
+        let name = match self.config.kind {
+            ConnectorKind::Postgres => "column_name::text",
+            ConnectorKind::MySql => "CAST(COLUMN_NAME AS CHAR(256))",
+        };
+        self.strings(&format!(
+            "SELECT {name} AS name FROM information_schema.columns \
+             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            dialect.string_literal(schema),
+            dialect.string_literal(table)
+        ))
+        .await
+    }
+
+    /// PostgreSQL columns read as text only because their type has no Arrow mapping
+    /// (`tsvector`, `xml`, ...): refused by name, or with `unsupported_types = 'text'`
+    /// marked so the scan asks the server for their text form.
+    fn postgres_text_fallbacks(
+        &self,
+        found: SchemaRef,
+        schema: &str,
+        table: &str,
+    ) -> Result<SchemaRef> {
+        let as_text = self.config.read_unsupported_as_text()?;
+        let mut fields = Vec::with_capacity(found.fields().len());
+        for field in found.fields() {
+            let source = field
+                .metadata()
+                .get(SOURCE_TYPE_METADATA_KEY)
+                .map(|t| t.to_ascii_lowercase())
+                .unwrap_or_default();
+            let fallback = matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8)
+                && !POSTGRES_STRING_TYPES.iter().any(|t| source.starts_with(t));
+            if !fallback {
+                fields.push(field.as_ref().clone());
+                continue;
+            }
+            if !as_text {
+                return Err(ConnectorError::UnsupportedType {
+                    connector: self.config.kind.name(),
+                    catalog: self.config.name.clone(),
+                    table: format!("{schema}.{table}"),
+                    column: field.name().clone(),
+                    data_type: source,
+                });
+            }
+            let mut metadata = field.metadata().clone();
+            metadata.insert(READ_AS_TEXT.to_string(), "true".to_string());
+            fields.push(field.as_ref().clone().with_metadata(metadata));
+        }
+        Ok(Arc::new(Schema::new(fields)))
     }
 
     /// MySQL's driver mapping does not keep the declared types: read them, keep them in
@@ -223,6 +389,49 @@ impl Source {
             table,
         }
     }
+}
+
+/// `[start, end)` cut into at most `n` ranges of near-equal size; the last is open-ended
+/// (`None`) so rows added past `end` are still read. Empty when there is nothing to cut.
+fn ranges(start: u64, end: u64, n: usize) -> Vec<(u64, Option<u64>)> {
+    let size = end.saturating_sub(start);
+    let n = (n as u64).min(size);
+    if n < 2 {
+        return vec![];
+    }
+    (0..n)
+        .map(|i| {
+            let low = start + size * i / n;
+            let high = (i + 1 < n).then(|| start + size * (i + 1) / n);
+            (low, high)
+        })
+        .collect()
+}
+
+/// Field metadata of a column the scan reads as `CAST(column AS text)`.
+pub(crate) const READ_AS_TEXT: &str = "quarry.read_as_text";
+
+/// PostgreSQL types whose values are text in Arrow (`Utf8`) by their own mapping.
+const POSTGRES_STRING_TYPES: &[&str] = &[
+    "text",
+    "character",
+    "varchar",
+    "char",
+    "bpchar",
+    "name",
+    "citext",
+    "json",
+    "jsonb",
+    "uuid",
+];
+
+/// `(type, column)` from "Unsupported data type 'year(4)' for field 'c_year'", the one
+/// form datafusion-table-providers' MySQL mapping reports it in.
+fn unsupported_in_message(message: &str) -> Option<(String, String)> {
+    let rest = message.split("Unsupported data type '").nth(1)?;
+    let (data_type, rest) = rest.split_once('\'')?;
+    let column = rest.split("for field '").nth(1)?.split('\'').next()?;
+    Some((data_type.to_string(), column.to_string()))
 }
 
 /// How MySQL declares BOOLEAN columns.
@@ -364,4 +573,19 @@ fn conform(
         columns,
         &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges;
+
+    #[test]
+    fn ranges_cover_everything_once() {
+        assert_eq!(
+            ranges(0, 10, 3),
+            vec![(0, Some(3)), (3, Some(6)), (6, None)]
+        );
+        assert_eq!(ranges(0, 1, 4), vec![]);
+        assert_eq!(ranges(0, 2, 4), vec![(0, Some(1)), (1, None)]);
+    }
 }

@@ -16,7 +16,8 @@ use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConnectorKind, Dialect, QuarryOptions, RemoteScanExec};
+use crate::source::READ_AS_TEXT;
+use crate::{ConnectorKind, ConnectorRegistry, Dialect, QuarryOptions, RemoteScanExec};
 
 /// Which remote table, of which catalog version: all a plan needs to name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,13 @@ pub struct RemoteTableSpec {
     pub kind: ConnectorKind,
     pub schema: String,
     pub table: String,
+    /// Into how many pieces a scan may be cut (the catalog's `splits` option).
+    #[serde(default = "one")]
+    pub splits: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A remote table. It holds no connection: scans become [`RemoteScanExec`]s, which any
@@ -49,6 +57,22 @@ impl RemoteTable {
         Dialect::new(self.spec.kind)
     }
 
+    /// The pieces of a parallel read, when the catalog asks for them.
+    async fn split_predicates(&self, state: &dyn Session) -> Result<Vec<String>> {
+        if self.spec.splits < 2 {
+            return Ok(vec![]);
+        }
+        let Some(registry) = state.config().get_extension::<ConnectorRegistry>() else {
+            return Ok(vec![]);
+        };
+        let source = registry
+            .source(&self.spec.catalog, Some(self.spec.version))
+            .await?;
+        Ok(source
+            .split_predicates(&self.spec.schema, &self.spec.table, self.spec.splits)
+            .await?)
+    }
+
     /// `SELECT <columns> FROM <table> [WHERE ...] [LIMIT n]` in the source's dialect.
     fn select(&self, columns: &[usize], filters: &[String], limit: Option<usize>) -> String {
         let dialect = self.dialect();
@@ -58,7 +82,15 @@ impl RemoteTable {
         } else {
             columns
                 .iter()
-                .map(|i| dialect.quote_ident(self.schema.field(*i).name()))
+                .map(|i| {
+                    let field = self.schema.field(*i);
+                    let name = dialect.quote_ident(field.name());
+                    if field.metadata().contains_key(READ_AS_TEXT) {
+                        format!("CAST({name} AS text) AS {name}")
+                    } else {
+                        name
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -124,19 +156,35 @@ impl TableProvider for RemoteTable {
                 .filter_map(|f| dialect.filter(f, &self.schema))
                 .collect::<Vec<_>>();
             let schema = Arc::new(self.schema.project(&projection)?);
-            let sql = self.select(&projection, &rendered, limit);
+            let pieces = match limit {
+                // A limited read is one statement: the source stops early.
+                Some(_) => vec![],
+                None => self.split_predicates(state).await?,
+            };
+            let sql = if pieces.is_empty() {
+                vec![self.select(&projection, &rendered, limit)]
+            } else {
+                pieces
+                    .into_iter()
+                    .map(|piece| {
+                        let mut all = rendered.clone();
+                        all.push(piece);
+                        self.select(&projection, &all, None)
+                    })
+                    .collect()
+            };
             return Ok(Arc::new(RemoteScanExec::new(
                 self.spec.clone(),
-                vec![sql],
+                sql,
                 schema,
-            )));
+            )?));
         }
         // Pushdown off: read every column of every row, then filter, project and limit here.
         let whole: Arc<dyn ExecutionPlan> = Arc::new(RemoteScanExec::new(
             self.spec.clone(),
             vec![self.select(&all, &[], None)],
             Arc::clone(&self.schema),
-        ));
+        )?);
         let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
         let mut plan = whole;
         if !filters.is_empty() {
