@@ -37,6 +37,9 @@ enum Command {
     Coordinator(CoordinatorArgs),
     /// Run a worker (a Ballista executor) that joins a coordinator.
     Worker(WorkerArgs),
+    /// Crawl a location (s3:// or a local folder) into the metastore: files become tables
+    /// and partitions, as `CREATE CRAWLER ... ; RUN CRAWLER ...` would make them.
+    Crawl(CrawlArgs),
     /// TPC-H tools.
     Tpch {
         #[command(subcommand)]
@@ -149,6 +152,42 @@ struct WorkerArgs {
 }
 
 #[derive(Args)]
+struct CrawlArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// What to crawl: s3://bucket/prefix/ or a local folder.
+    location: String,
+    /// Database the tables go to; created when missing.
+    #[arg(long)]
+    database: String,
+    /// Name the crawler is kept under (re-runs with the same name are incremental);
+    /// default: crawl_DATABASE.
+    #[arg(long)]
+    name: Option<String>,
+    /// Cron schedule (UTC) for `quarry local --listen` and `quarry coordinator` to run it.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Absolute folder level of tables (bucket = 1); default: one below LOCATION.
+    #[arg(long)]
+    table_level: Option<String>,
+    /// New columns: update (added to tables) or log (only reported).
+    #[arg(long, value_name = "update|log")]
+    schema_change: Option<String>,
+    /// Vanished partitions and tables: delete or log.
+    #[arg(long, value_name = "delete|log")]
+    delete_behavior: Option<String>,
+    /// Put before every table name.
+    #[arg(long)]
+    table_prefix: Option<String>,
+    /// Glob of keys to leave out, relative to LOCATION (may be repeated).
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Names of unnamed partition levels, e.g. year,month,day.
+    #[arg(long)]
+    partition_names: Option<String>,
+}
+
+#[derive(Args)]
 struct ShellArgs {
     #[command(flatten)]
     data: DataArgs,
@@ -235,9 +274,11 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 return shell::run(engine, Script::from(args.script)).await;
             };
             let server = start_server(engine.clone(), listen).await?;
+            let scheduler = quarry_crawler::spawn_scheduler(engine.crawlers().clone());
             let code = shell::run(engine, Script::from(args.script)).await?;
             // The end of the shell's input ends the shell, not the server.
             wait_for_stop_signal().await;
+            scheduler.abort();
             server.stop().await?;
             Ok(code)
         }
@@ -253,6 +294,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         },
         Command::Coordinator(args) => run_coordinator(args).await,
         Command::Worker(args) => run_worker(args).await,
+        Command::Crawl(args) => run_crawl(args).await,
         Command::Tpch {
             command: TpchCommand::Generate { sf, format, out },
         } => {
@@ -289,10 +331,87 @@ async fn run_coordinator(args: CoordinatorArgs) -> Result<ExitCode, String> {
         "workers join: quarry worker --coordinator {}",
         cluster.address()
     );
+    let scheduler = quarry_crawler::spawn_scheduler(engine.crawlers().clone());
     let server = start_server(engine, args.listen).await?;
     wait_for_stop_signal().await;
+    scheduler.abort();
     server.stop().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `quarry crawl`: stores (or updates) the crawler, runs it once and prints the run.
+async fn run_crawl(args: CrawlArgs) -> Result<ExitCode, String> {
+    let location = if args.location.contains("://") {
+        args.location.clone()
+    } else {
+        std::path::absolute(&args.location)
+            .map_err(|e| format!("bad location {}: {e}", args.location))?
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    let optional = [
+        ("schedule", &args.schedule),
+        ("table_level", &args.table_level),
+        ("schema_change", &args.schema_change),
+        ("delete_behavior", &args.delete_behavior),
+        ("table_prefix", &args.table_prefix),
+        ("partition_names", &args.partition_names),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            pairs.push((name, value.clone()));
+        }
+    }
+    if !args.exclude.is_empty() {
+        pairs.push(("exclude", args.exclude.join(",")));
+    }
+    let database = args.database.to_lowercase();
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("crawl_{database}"));
+    let options = quarry_crawler::CrawlerOptions::from_pairs(
+        &name,
+        pairs.iter().map(|(k, v)| (*k, v.as_str())),
+    )
+    .map_err(|e| e.to_string())?;
+    let engine = open_engine(&args.data).await?;
+    let crawlers = engine.crawlers();
+    let definition = quarry_crawler::CrawlerDefinition {
+        name: name.clone(),
+        location,
+        database,
+        options,
+    };
+    crawlers
+        .create(definition, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let run = crawlers.run(&name).await.map_err(|e| e.to_string())?;
+    println!(
+        "crawler {}: {} ({} objects listed, {} read; tables: {} created, {} updated, {} deleted; partitions: {} added, {} removed)",
+        run.crawler,
+        run.status,
+        run.objects_listed,
+        run.objects_read,
+        run.tables_created,
+        run.tables_updated,
+        run.tables_deleted,
+        run.partitions_added,
+        run.partitions_removed
+    );
+    for line in run.log.lines() {
+        println!("  {line}");
+    }
+    for line in run.errors.lines() {
+        eprintln!("quarry: {line}");
+    }
+    Ok(if run.status == "FAILED" {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn run_worker(args: WorkerArgs) -> Result<ExitCode, String> {

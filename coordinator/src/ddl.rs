@@ -130,6 +130,9 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
             ))),
         },
         Statement::Analyze { table } => analyze_table(session, &table).await,
+        Statement::Crawler(statement) => {
+            crate::crawler_statements::execute(session, statement).await
+        }
         Statement::CreateCatalog {
             name,
             connector,

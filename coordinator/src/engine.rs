@@ -8,6 +8,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use quarry_connectors::{MasterKey, QuarryOptions};
+use quarry_crawler::CrawlerService;
 use quarry_files::{QuarryObjectStoreRegistry, S3Config, normalize_location};
 use quarry_metastore::{Database, Metastore};
 
@@ -69,6 +70,7 @@ struct EngineInner {
     warehouse: PathBuf,
     /// The query log, and in distributed mode the cluster queries over data tables go to.
     runtime_state: Arc<RuntimeState>,
+    crawlers: Arc<CrawlerService>,
     connectors: Connectors,
 }
 
@@ -128,7 +130,17 @@ impl Engine {
         let catalogs: Arc<dyn CatalogProviderList> = connectors.list.clone();
         catalogs.register_catalog(QUARRY_CATALOG.to_string(), Arc::new(catalog.clone()));
         let runtime_state = Arc::new(RuntimeState::default());
-        catalogs.register_catalog("system".to_string(), system_catalog(&runtime_state));
+        let crawlers = Arc::new(CrawlerService::new(
+            metastore.clone(),
+            Arc::clone(&runtime),
+            warehouse.clone(),
+        ));
+        let system = system_catalog(&runtime_state);
+        system.register_schema(
+            "crawler",
+            crate::crawler_statements::system_schema(&crawlers),
+        )?;
+        catalogs.register_catalog("system".to_string(), system);
         catalog.set_view_context(&catalogs, Arc::clone(&runtime), session_config.clone());
         catalog.refresh().await?;
         connectors.load().await?;
@@ -141,6 +153,7 @@ impl Engine {
                 config: session_config,
                 warehouse,
                 runtime_state,
+                crawlers,
                 connectors,
             }),
         })
@@ -189,6 +202,11 @@ impl Engine {
     /// What `system.runtime.*` reads.
     pub(crate) fn runtime_state(&self) -> &RuntimeState {
         &self.inner.runtime_state
+    }
+
+    /// The crawlers of this engine's metastore (`CREATE CRAWLER`, `quarry crawl`, schedules).
+    pub fn crawlers(&self) -> &Arc<CrawlerService> {
+        &self.inner.crawlers
     }
 
     /// The local folder where databases without a LOCATION are placed.

@@ -128,6 +128,8 @@ pub enum Statement {
     ShowVariable {
         name: String,
     },
+    /// `CREATE/RUN/SHOW/DROP CRAWLER(S)`, parsed in [`crate::crawler_statements`].
+    Crawler(crate::crawler_statements::CrawlerStatement),
     /// `CREATE CATALOG [IF NOT EXISTS] name USING connector WITH (key = 'value', ...)`.
     CreateCatalog {
         name: String,
@@ -144,6 +146,9 @@ pub enum Statement {
 
 /// Parses one statement if it is Quarry's; `Ok(None)` hands it to DataFusion.
 pub fn parse(sql: &str) -> Result<Option<Statement>> {
+    if let Some(crawler) = crate::crawler_statements::parse(sql)? {
+        return Ok(Some(Statement::Crawler(crawler)));
+    }
     let tokens = match Tokenizer::new(&HiveDialect {}, sql)
         .with_unescape(false)
         .tokenize_with_location()

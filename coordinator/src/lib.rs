@@ -21,6 +21,7 @@ mod bootstrap;
 pub mod catalog;
 pub mod cluster;
 mod connectors;
+pub mod crawler_statements;
 mod ddl;
 mod engine;
 mod error;

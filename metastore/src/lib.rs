@@ -18,12 +18,14 @@
 //! ```
 
 mod catalog_store;
+mod crawler_store;
 mod error;
 mod hive_type;
 mod model;
 mod store;
 
 pub use catalog_store::CatalogEntry;
+pub use crawler_store::{ChangeCounts, CrawlerRecord, CrawlerRun, TableChange};
 pub use error::{MetastoreError, Result};
 pub use hive_type::{HiveType, StructField};
 pub use model::{

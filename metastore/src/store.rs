@@ -29,7 +29,7 @@ pub enum Backend {
 /// The metastore: a handle to the store, cheap to clone and share between sessions.
 #[derive(Debug, Clone)]
 pub struct Metastore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
@@ -533,7 +533,7 @@ impl Metastore {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 macro_rules! table_select {
     ($where:literal) => {
@@ -546,7 +546,7 @@ macro_rules! table_select {
 }
 
 const TABLE_SELECT_BY_DB: &str = table_select!("WHERE database_name = ? ORDER BY name");
-const TABLE_SELECT_ONE: &str = table_select!("WHERE database_name = ? AND name = ?");
+pub(crate) const TABLE_SELECT_ONE: &str = table_select!("WHERE database_name = ? AND name = ?");
 
 fn database_from_row(row: &AnyRow) -> Result<Database> {
     let name: String = row.get("name");
@@ -558,7 +558,7 @@ fn database_from_row(row: &AnyRow) -> Result<Database> {
     })
 }
 
-fn table_from_row(row: &AnyRow) -> Result<Table> {
+pub(crate) fn table_from_row(row: &AnyRow) -> Result<Table> {
     let database: String = row.get("database_name");
     let name: String = row.get("name");
     let object = || format!("table {database}.{name}");

@@ -4,6 +4,8 @@
 //! * `tpch`: the 22 TPC-H queries at SF 0.01 through `quarry local -f`, against the
 //!   reference answers.
 //! * `cli`: the `quarry` command itself: restart persistence, script options, errors.
+//! * `crawler`: crawlers over layouts on the S3-protocol server and on local disk, and an
+//!   object store that fails in the middle of a run (`crawler::faults`).
 //! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
@@ -11,6 +13,7 @@
 mod avro;
 mod cli;
 mod cluster;
+mod crawler;
 mod pgwire;
 mod servers;
 mod slt;

@@ -26,6 +26,6 @@ pub mod types;
 pub use error::{FilesError, Result};
 pub use format::{file_format_for, serde_defaults};
 pub use scan::MetastoreScanExec;
-pub use schema_check::restore_schema_rules;
+pub use schema_check::{readable_as, restore_schema_rules};
 pub use store::{BucketConfig, QuarryObjectStoreRegistry, S3Config, normalize_location};
 pub use table::{MetastoreTable, list_data_files, partition_value};

@@ -97,8 +97,9 @@ fn is_binary(t: &DataType) -> bool {
     )
 }
 
-/// Whether values stored as `stored` can be read as `declared` without loss of meaning.
-fn readable_as(stored: &DataType, declared: &DataType) -> bool {
+/// Whether values stored as `stored` can be read as `declared` without loss of meaning
+/// (Athena's rules for a file whose column type differs from its table's).
+pub fn readable_as(stored: &DataType, declared: &DataType) -> bool {
     use DataType::*;
     if stored == declared || matches!(stored, Null) {
         return true;

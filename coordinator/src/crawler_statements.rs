@@ -1,0 +1,523 @@
+//! The crawler statements and `system.crawler.runs`.
+//!
+//! ```sql
+//! CREATE [OR REPLACE] CRAWLER [IF NOT EXISTS] c ON 's3://bucket/prefix/' INTO DATABASE db
+//!     [WITH (schedule = '0 */6 * * *', table_level = 3, schema_change = 'update',
+//!            delete_behavior = 'log', table_prefix = 'raw_', exclude = '*.tmp',
+//!            partition_names = 'year,month,day')]
+//! RUN CRAWLER c
+//! SHOW CRAWLERS
+//! DROP CRAWLER [IF EXISTS] c
+//! ```
+//! Crawling itself is `quarry_crawler`'s; this module parses, executes and shows.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::memory::{MemorySchemaProvider, MemorySourceConfig};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::sql::sqlparser::dialect::HiveDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use quarry_crawler::{CrawlerDefinition, CrawlerError, CrawlerOptions, CrawlerService};
+use quarry_metastore::CrawlerRun;
+
+use crate::session::{Output, Session as QuarrySession};
+use crate::{CoordinatorError, Result};
+
+/// A crawler statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrawlerStatement {
+    Create {
+        name: String,
+        location: String,
+        database: String,
+        or_replace: bool,
+        if_not_exists: bool,
+        /// `WITH (...)` pairs, names lower-cased, checked when executed.
+        options: Vec<(String, String)>,
+    },
+    Run {
+        name: String,
+    },
+    Show,
+    Drop {
+        name: String,
+        if_exists: bool,
+    },
+}
+
+fn syntax(message: impl Into<String>) -> CoordinatorError {
+    CoordinatorError::Syntax(message.into())
+}
+
+/// Parses a crawler statement; `Ok(None)` when `sql` is not one.
+pub fn parse(sql: &str) -> Result<Option<CrawlerStatement>> {
+    let Ok(tokens) = Tokenizer::new(&HiveDialect {}, sql)
+        .with_unescape(false)
+        .tokenize()
+    else {
+        return Ok(None);
+    };
+    let tokens: Vec<Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon | Token::EOF))
+        .collect();
+    let mut p = Tokens { tokens, pos: 0 };
+    let statement = match (
+        p.word(0).as_deref(),
+        p.word(1).as_deref(),
+        p.word(2).as_deref(),
+    ) {
+        (Some("CREATE"), Some("CRAWLER"), _) => {
+            p.pos = 2;
+            p.create(false)?
+        }
+        (Some("CREATE"), Some("OR"), Some("REPLACE"))
+            if p.word(3).as_deref() == Some("CRAWLER") =>
+        {
+            p.pos = 4;
+            p.create(true)?
+        }
+        (Some("RUN"), Some("CRAWLER"), _) => {
+            p.pos = 2;
+            CrawlerStatement::Run {
+                name: p.ident("crawler name")?,
+            }
+        }
+        (Some("SHOW"), Some("CRAWLERS"), _) => {
+            p.pos = 2;
+            CrawlerStatement::Show
+        }
+        (Some("DROP"), Some("CRAWLER"), _) => {
+            p.pos = 2;
+            let if_exists = p.eat_words(&["IF", "EXISTS"]);
+            CrawlerStatement::Drop {
+                name: p.ident("crawler name")?,
+                if_exists,
+            }
+        }
+        _ => return Ok(None),
+    };
+    if let Some(extra) = p.tokens.get(p.pos) {
+        return Err(syntax(format!(
+            "unexpected \"{extra}\" at the end of the statement"
+        )));
+    }
+    Ok(Some(statement))
+}
+
+struct Tokens {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Tokens {
+    fn word(&self, offset: usize) -> Option<String> {
+        match self.tokens.get(self.pos + offset) {
+            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    fn describe_next(&self) -> String {
+        match self.tokens.get(self.pos) {
+            Some(t) => format!("\"{t}\""),
+            None => "the end of the statement".into(),
+        }
+    }
+
+    fn eat_words(&mut self, words: &[&str]) -> bool {
+        let all = words
+            .iter()
+            .enumerate()
+            .all(|(i, w)| self.word(i).as_deref() == Some(*w));
+        if all {
+            self.pos += words.len();
+        }
+        all
+    }
+
+    fn expect_words(&mut self, words: &[&str]) -> Result<()> {
+        if self.eat_words(words) {
+            Ok(())
+        } else {
+            Err(syntax(format!(
+                "expected {} but found {}",
+                words.join(" "),
+                self.describe_next()
+            )))
+        }
+    }
+
+    fn ident(&mut self, what: &str) -> Result<String> {
+        match self.tokens.get(self.pos) {
+            Some(Token::Word(w)) => {
+                self.pos += 1;
+                Ok(w.value.to_lowercase())
+            }
+            _ => Err(syntax(format!(
+                "expected a {what} but found {}",
+                self.describe_next()
+            ))),
+        }
+    }
+
+    fn value(&mut self, what: &str) -> Result<String> {
+        let value = match self.tokens.get(self.pos) {
+            Some(Token::SingleQuotedString(s)) => s.replace("''", "'"),
+            Some(Token::Number(n, _)) => n.clone(),
+            Some(Token::Word(w)) if w.quote_style.is_none() => w.value.clone(),
+            _ => {
+                return Err(syntax(format!(
+                    "expected {what} as a quoted string but found {}",
+                    self.describe_next()
+                )));
+            }
+        };
+        self.pos += 1;
+        Ok(value)
+    }
+
+    fn eat(&mut self, token: &Token) -> bool {
+        if self.tokens.get(self.pos) == Some(token) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, token: &Token) -> Result<()> {
+        if self.eat(token) {
+            Ok(())
+        } else {
+            Err(syntax(format!(
+                "expected \"{token}\" but found {}",
+                self.describe_next()
+            )))
+        }
+    }
+
+    fn create(&mut self, or_replace: bool) -> Result<CrawlerStatement> {
+        let if_not_exists = self.eat_words(&["IF", "NOT", "EXISTS"]);
+        let name = self.ident("crawler name")?;
+        self.expect_words(&["ON"])?;
+        let location = self.value("the location")?;
+        self.expect_words(&["INTO", "DATABASE"])?;
+        let database = self.ident("database name")?;
+        let mut options = Vec::new();
+        if self.eat_words(&["WITH"]) {
+            self.expect(&Token::LParen)?;
+            loop {
+                let key = self.ident("option name")?;
+                self.expect(&Token::Eq)?;
+                let value = self.value("the option value")?;
+                options.push((key, value));
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            self.expect(&Token::RParen)?;
+        }
+        Ok(CrawlerStatement::Create {
+            name,
+            location,
+            database,
+            or_replace,
+            if_not_exists,
+            options,
+        })
+    }
+}
+
+fn crawler_error(e: CrawlerError) -> CoordinatorError {
+    match e {
+        CrawlerError::Metastore(m) => CoordinatorError::Metastore(m),
+        CrawlerError::Files(f) => CoordinatorError::Files(f),
+        other => CoordinatorError::Invalid(other.to_string()),
+    }
+}
+
+/// Runs a crawler statement.
+pub(crate) async fn execute(
+    session: &QuarrySession,
+    statement: CrawlerStatement,
+) -> Result<Output> {
+    let crawlers = session.engine().crawlers();
+    match statement {
+        CrawlerStatement::Create {
+            name,
+            location,
+            database,
+            or_replace,
+            if_not_exists,
+            options,
+        } => {
+            let options = CrawlerOptions::from_pairs(
+                &name,
+                options.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .map_err(crawler_error)?;
+            let def = CrawlerDefinition {
+                name,
+                location,
+                database,
+                options,
+            };
+            match crawlers.create(def, or_replace).await {
+                Err(CrawlerError::Exists(_)) if if_not_exists => {}
+                other => other.map_err(crawler_error)?,
+            }
+            Ok(Output::Done("CREATE CRAWLER".into()))
+        }
+        CrawlerStatement::Run { name } => {
+            let run = crawlers.run(&name).await.map_err(crawler_error)?;
+            let row = vec![
+                run.crawler.clone(),
+                run.run_id.clone(),
+                run.status.clone(),
+                run.objects_read.to_string(),
+                run.tables_created.to_string(),
+                run.tables_updated.to_string(),
+                run.tables_deleted.to_string(),
+                run.partitions_added.to_string(),
+                run.partitions_removed.to_string(),
+                run.errors.clone(),
+            ];
+            Output::text_rows(
+                &[
+                    "crawler",
+                    "run_id",
+                    "status",
+                    "objects_read",
+                    "tables_created",
+                    "tables_updated",
+                    "tables_deleted",
+                    "partitions_added",
+                    "partitions_removed",
+                    "errors",
+                ],
+                vec![row],
+            )
+        }
+        CrawlerStatement::Show => {
+            let rows = crawlers
+                .list()
+                .await
+                .map_err(crawler_error)?
+                .into_iter()
+                .map(|info| {
+                    let options = info
+                        .definition
+                        .options
+                        .to_pairs()
+                        .into_iter()
+                        .map(|(k, v)| format!("{k} = '{v}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let last = info.last_run.as_ref();
+                    vec![
+                        info.definition.name.clone(),
+                        info.definition.location.clone(),
+                        info.definition.database.clone(),
+                        options,
+                        last.map(|r| r.status.clone()).unwrap_or_default(),
+                        last.map(|r| r.started_at.clone()).unwrap_or_default(),
+                        info.next_run.unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            Output::text_rows(
+                &[
+                    "crawler",
+                    "location",
+                    "database",
+                    "options",
+                    "last_status",
+                    "last_started",
+                    "next_run",
+                ],
+                rows,
+            )
+        }
+        CrawlerStatement::Drop { name, if_exists } => {
+            if !crawlers.remove(&name).await.map_err(crawler_error)? && !if_exists {
+                return Err(crawler_error(CrawlerError::NotFound(name)));
+            }
+            Ok(Output::Done("DROP CRAWLER".into()))
+        }
+    }
+}
+
+/// Schema `crawler` of catalog `system`: table `runs`.
+pub(crate) fn system_schema(crawlers: &Arc<CrawlerService>) -> Arc<dyn SchemaProvider> {
+    let schema = MemorySchemaProvider::new();
+    schema
+        .register_table(
+            "runs".into(),
+            Arc::new(RunsTable {
+                crawlers: Arc::clone(crawlers),
+            }),
+        )
+        .expect("a new schema");
+    Arc::new(schema)
+}
+
+/// `system.crawler.runs`: every recorded crawler run, read from the metastore when scanned
+/// (so runs of `quarry crawl` in another process show too).
+#[derive(Debug)]
+struct RunsTable {
+    crawlers: Arc<CrawlerService>,
+}
+
+fn runs_schema() -> SchemaRef {
+    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let count = |name: &str| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        Field::new("crawler", DataType::Utf8, false),
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("started", ts(), false),
+        Field::new("finished", ts(), true),
+        Field::new("status", DataType::Utf8, false),
+        count("objects_listed"),
+        count("objects_read"),
+        count("tables_created"),
+        count("tables_updated"),
+        count("tables_deleted"),
+        count("partitions_added"),
+        count("partitions_removed"),
+        Field::new("errors", DataType::Utf8, false),
+        Field::new("log", DataType::Utf8, false),
+    ]))
+}
+
+fn millis(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+fn run_columns(runs: &[CrawlerRun]) -> Vec<ArrayRef> {
+    let text = |f: fn(&CrawlerRun) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(runs.iter().map(f)))
+    };
+    let count = |f: fn(&CrawlerRun) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            runs.iter().map(|r| f(r).min(i64::MAX as u64) as i64),
+        ))
+    };
+    let time = |values: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+    };
+    vec![
+        text(|r| &r.crawler),
+        text(|r| &r.run_id),
+        time(
+            runs.iter()
+                .map(|r| millis(&r.started_at).or(Some(0)))
+                .collect(),
+        ),
+        time(
+            runs.iter()
+                .map(|r| r.finished_at.as_deref().and_then(millis))
+                .collect(),
+        ),
+        text(|r| &r.status),
+        count(|r| r.objects_listed),
+        count(|r| r.objects_read),
+        count(|r| r.tables_created),
+        count(|r| r.tables_updated),
+        count(|r| r.tables_deleted),
+        count(|r| r.partitions_added),
+        count(|r| r.partitions_removed),
+        text(|r| &r.errors),
+        text(|r| &r.log),
+    ]
+}
+
+#[async_trait]
+impl TableProvider for RunsTable {
+    fn schema(&self) -> SchemaRef {
+        runs_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let runs = self
+            .crawlers
+            .runs()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let schema = runs_schema();
+        let batch = RecordBatch::try_new(Arc::clone(&schema), run_columns(&runs))?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            schema,
+            projection.cloned(),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crawler_statements_parse() {
+        let statement = parse(
+            "CREATE CRAWLER IF NOT EXISTS c ON 's3://lake/logs/' INTO DATABASE raw \
+             WITH (schedule = '0 */6 * * *', table_level = 3, exclude = '*.tmp')",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            statement,
+            CrawlerStatement::Create {
+                name: "c".into(),
+                location: "s3://lake/logs/".into(),
+                database: "raw".into(),
+                or_replace: false,
+                if_not_exists: true,
+                options: vec![
+                    ("schedule".into(), "0 */6 * * *".into()),
+                    ("table_level".into(), "3".into()),
+                    ("exclude".into(), "*.tmp".into()),
+                ],
+            }
+        );
+        assert_eq!(
+            parse("run crawler C;").unwrap(),
+            Some(CrawlerStatement::Run { name: "c".into() })
+        );
+        assert_eq!(
+            parse("SHOW CRAWLERS").unwrap(),
+            Some(CrawlerStatement::Show)
+        );
+        assert_eq!(
+            parse("DROP CRAWLER IF EXISTS c").unwrap(),
+            Some(CrawlerStatement::Drop {
+                name: "c".into(),
+                if_exists: true
+            })
+        );
+        assert_eq!(parse("SELECT 1").unwrap(), None);
+        assert!(parse("CREATE CRAWLER c ON 's3://x/' INTO db").is_err());
+    }
+}
