@@ -365,10 +365,7 @@ async fn tpch_runs_on_two_workers_with_the_answers_of_local_mode() {
         .await
         .unwrap();
     let error = client
-        .simple_query(
-            "SELECT count(*), sum(a.l_quantity * b.l_discount) FROM tpch.lineitem a \
-             JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey",
-        )
+        .simple_query(LONG_JOIN)
         .await
         .expect_err("the join takes far more than a second");
     assert_eq!(error.as_db_error().unwrap().code().code(), "57014");
@@ -517,7 +514,9 @@ async fn a_query_survives_losing_one_of_two_workers() {
 
     // With no worker left, the query fails with an error that says so, within 60 s.
     let runner = cluster.client().await;
-    let query = tokio::spawn(async move { rows(&runner, join).await });
+    // Ten times the rows of the first join: still running when the last worker goes, on
+    // an idle machine too (the first join once finished within the 500 ms).
+    let query = tokio::spawn(async move { rows(&runner, LONG_JOIN).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let last = cluster.workers[1 - cluster
         .workers
@@ -545,6 +544,11 @@ async fn a_query_survives_losing_one_of_two_workers() {
     assert!(cluster.coordinator_alive());
 }
 
+/// A join far longer than any test waits for (about 360 million joined rows at SF 0.01;
+/// the 36 million of a join on `l_suppkey` alone took under 3 s on an idle machine).
+const LONG_JOIN: &str = "SELECT count(*), sum(a.l_quantity * b.l_discount) FROM tpch.lineitem a \
+                         JOIN tpch.lineitem b ON a.l_suppkey % 10 = b.l_suppkey % 10";
+
 /// The rows of a statement run in `session`, as text.
 async fn session_rows(session: &quarry_coordinator::Session, sql: &str) -> Vec<Vec<String>> {
     match session.execute(sql).await.unwrap() {
@@ -568,10 +572,7 @@ async fn dropping_a_result_cancels_its_tasks_on_the_workers() {
         .await
         .unwrap();
     let session = engine.new_session().unwrap();
-    // About 40 s in a debug build (36 million joined rows).
-    let join = "SELECT count(*), sum(a.l_quantity * b.l_discount) FROM tpch.lineitem a \
-                JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey";
-    let Output::Rows(mut stream) = session.execute(join).await.unwrap() else {
+    let Output::Rows(mut stream) = session.execute(LONG_JOIN).await.unwrap() else {
         panic!("a query has rows");
     };
     // The join takes far longer than this; the stream yields nothing meanwhile.
@@ -590,7 +591,7 @@ async fn dropping_a_result_cancels_its_tasks_on_the_workers() {
             "SELECT q.state, count(t.task) FILTER (WHERE t.state = 'running') \
              FROM system.runtime.queries q LEFT JOIN system.runtime.tasks t \
                ON t.query_id = q.query_id \
-             WHERE q.query LIKE '%a.l_suppkey = b.l_suppkey' GROUP BY q.state",
+             WHERE q.query LIKE '%b.l_suppkey % 10' GROUP BY q.state",
         )
         .await;
         // The scheduler's view: the join's job ended as cancelled.
