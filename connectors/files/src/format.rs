@@ -60,6 +60,9 @@ pub fn file_format_for(table: &Table, state: &dyn Session) -> Result<Arc<dyn Fil
                 .with_options(options.csv.clone())
                 .with_delimiter(delimiter)
                 .with_has_header(header_lines(table)?)
+                // Hive reads missing trailing fields as NULL: files written before a
+                // column was added keep reading.
+                .with_truncated_rows(true)
                 .with_file_compression_type(compression_of(table));
             if let Some(escape) = props.get("escape.delim") {
                 format =
