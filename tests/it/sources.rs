@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::DataType;
 use crate::cluster::{MASTER_KEY, TestCluster, rows};
 
 /// Bump after changing tests/fixtures/shop_*.sql: the next run reloads them.
-pub const FIXTURE_VERSION: i32 = 4;
+pub const FIXTURE_VERSION: i32 = 5;
 
 /// The PostgreSQL database holding schema `quarry_shop` (created by the tests).
 pub const PG_DATABASE: &str = "quarry_fed";
@@ -478,4 +478,60 @@ async fn tpch_over_postgres_and_mysql_gives_the_answers_of_parquet() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_query_cancels_its_postgres_statement() {
+    tokio::task::spawn_blocking(ensure_fixtures)
+        .await
+        .unwrap()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = quarry_coordinator::EngineConfig::new(data.path());
+    config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
+    let engine = quarry_coordinator::Engine::open(config).await.unwrap();
+    let session = engine.new_session().unwrap();
+    session
+        .execute(&pg_catalog_sql("pg", "unused"))
+        .await
+        .unwrap();
+    session
+        .execute("SET statement_timeout = '1s'")
+        .await
+        .unwrap();
+    // The view sleeps 30 s in PostgreSQL before its first row.
+    let started = std::time::Instant::now();
+    let error = match session
+        .execute("SELECT count(*) FROM pg.quarry_shop.slow_numbers")
+        .await
+    {
+        Ok(quarry_coordinator::Output::Rows(stream)) => {
+            futures::TryStreamExt::try_collect::<Vec<_>>(stream)
+                .await
+                .map(|_| ())
+                .map_err(|e| quarry_coordinator::CoordinatorError::from(e).user_message())
+        }
+        Ok(quarry_coordinator::Output::Done(tag)) => panic!("a query has rows, got {tag}"),
+        Err(e) => Err(e.user_message()),
+    }
+    .expect_err("the statement times out");
+    assert!(error.contains("statement timeout"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The statement is cancelled in PostgreSQL too, long before its 30 s are up.
+    let active = || {
+        run(psql("postgres").args([
+            "-c",
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%slow_numbers%' \
+             AND state = 'active' AND pid <> pg_backend_pid()",
+        ]))
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while active() != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote statement still runs 10 s after the query was cancelled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

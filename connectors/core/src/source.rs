@@ -11,9 +11,10 @@ use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion_table_providers::postgres::conn::PostgresConnection;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::{
-    self, DbConnection, get_schema,
+    self, AsyncDbConnection, DbConnection, get_schema,
 };
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
@@ -103,14 +104,42 @@ impl Source {
         // A scan that needs no columns (`count(*)`) still needs its rows counted.
         let wire = (!schema.fields().is_empty()).then(|| wire_schema(&schema));
         let sql = sql.to_string();
-        let stream = match &self.pool {
-            Pool::Postgres(pool) => run(pool.as_ref(), sql.clone(), wire.clone()).await,
-            Pool::MySql(pool) => run(pool.as_ref(), sql.clone(), wire.clone()).await,
-        }
-        .map_err(|e| self.remote(format!("{e} (query: {sql})")))?;
+        let (stream, cancel) = match &self.pool {
+            Pool::Postgres(pool) => {
+                let conn = pool
+                    .connect_direct()
+                    .await
+                    .map_err(|e| self.remote(format!("{e} (query: {sql})")))?;
+                // Armed from here: if this future is dropped while PostgreSQL works on
+                // the statement (before its first row, say), the statement is cancelled.
+                let mut statement = PostgresStatement {
+                    conn: Some(conn),
+                    done: false,
+                };
+                let result = match statement.conn.as_ref() {
+                    Some(conn) => conn.query_arrow(&sql, &[], wire.clone()).await,
+                    None => unreachable!("the connection was just stored"),
+                };
+                let stream = result.map_err(|e| {
+                    statement.done = true;
+                    self.remote(format!("{e} (query: {sql})"))
+                })?;
+                (stream, Some(statement))
+            }
+            Pool::MySql(pool) => (
+                run(pool.as_ref(), sql.clone(), wire.clone())
+                    .await
+                    .map_err(|e| self.remote(format!("{e} (query: {sql})")))?,
+                None,
+            ),
+        };
         let target = Arc::clone(&schema);
         let catalog = self.config.name.clone();
-        let batches = stream.map(move |batch| conform(batch?, &target, &catalog));
+        let batches = CancelOnDrop {
+            inner: stream,
+            statement: cancel,
+        }
+        .map(move |batch| conform(batch?, &target, &catalog));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 
@@ -432,6 +461,59 @@ fn unsupported_in_message(message: &str) -> Option<(String, String)> {
     let (data_type, rest) = rest.split_once('\'')?;
     let column = rest.split("for field '").nth(1)?.split('\'').next()?;
     Some((data_type.to_string(), column.to_string()))
+}
+
+/// A PostgreSQL statement in progress. Dropped before it ended (the query was cancelled,
+/// timed out or its client went away), it asks the server to cancel the statement instead
+/// of letting it run on. It holds the pooled connection meanwhile, so no other statement
+/// runs on that connection until this one is over.
+struct PostgresStatement {
+    conn: Option<PostgresConnection>,
+    done: bool,
+}
+
+impl Drop for PostgresStatement {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(conn) = self.conn.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let token = conn.conn.cancel_token();
+                if let Err(e) = token.cancel_query(tokio_postgres::NoTls).await {
+                    tracing::warn!(error = %e, "could not cancel a PostgreSQL statement");
+                }
+                // A cancel that arrives late hits this statement, not the next user's
+                // of the pooled connection.
+                let _ = conn.conn.simple_query("SELECT 1").await;
+            });
+        }
+    }
+}
+
+/// A remote result; for PostgreSQL it keeps its statement, which knows whether it ended.
+struct CancelOnDrop {
+    inner: SendableRecordBatchStream,
+    statement: Option<PostgresStatement>,
+}
+
+impl futures::Stream for CancelOnDrop {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = self.inner.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(None) = next
+            && let Some(statement) = self.statement.as_mut()
+        {
+            statement.done = true;
+        }
+        next
+    }
 }
 
 /// How MySQL declares BOOLEAN columns.
