@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::DataType;
 use crate::cluster::{MASTER_KEY, TestCluster, rows};
 
 /// Bump after changing tests/fixtures/shop_*.sql: the next run reloads them.
-pub const FIXTURE_VERSION: i32 = 5;
+pub const FIXTURE_VERSION: i32 = 6;
 
 /// The PostgreSQL database holding schema `quarry_shop` (created by the tests).
 pub const PG_DATABASE: &str = "quarry_fed";
@@ -480,8 +480,13 @@ async fn tpch_over_postgres_and_mysql_gives_the_answers_of_parquet() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_query_cancels_its_postgres_statement() {
+/// Times out a scan of `catalog`'s 30-second view and waits until `active` (a count of
+/// the source's statements on that view) is 0.
+async fn timeout_cancels_the_remote_statement(
+    catalog_sql: &str,
+    catalog: &str,
+    active: fn() -> String,
+) {
     tokio::task::spawn_blocking(ensure_fixtures)
         .await
         .unwrap()
@@ -491,18 +496,16 @@ async fn a_cancelled_query_cancels_its_postgres_statement() {
     config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
     let engine = quarry_coordinator::Engine::open(config).await.unwrap();
     let session = engine.new_session().unwrap();
-    session
-        .execute(&pg_catalog_sql("pg", "unused"))
-        .await
-        .unwrap();
+    session.execute(catalog_sql).await.unwrap();
     session
         .execute("SET statement_timeout = '1s'")
         .await
         .unwrap();
-    // The view sleeps 30 s in PostgreSQL before its first row.
     let started = std::time::Instant::now();
     let error = match session
-        .execute("SELECT count(*) FROM pg.quarry_shop.slow_numbers")
+        .execute(&format!(
+            "SELECT count(*) FROM {catalog}.quarry_shop.slow_numbers"
+        ))
         .await
     {
         Ok(quarry_coordinator::Output::Rows(stream)) => {
@@ -517,21 +520,39 @@ async fn a_cancelled_query_cancels_its_postgres_statement() {
     .expect_err("the statement times out");
     assert!(error.contains("statement timeout"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    // The statement is cancelled in PostgreSQL too, long before its 30 s are up.
-    let active = || {
+    // The statement is stopped in the source too, long before its 30 s are up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while active() != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the {catalog} statement still runs 10 s after the query was cancelled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_query_cancels_its_postgres_statement() {
+    timeout_cancels_the_remote_statement(&pg_catalog_sql("pg", "unused"), "pg", || {
         run(psql("postgres").args([
             "-c",
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%slow_numbers%' \
              AND state = 'active' AND pid <> pg_backend_pid()",
         ]))
         .unwrap()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while active() != "0" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the remote statement still runs 10 s after the query was cancelled"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_query_kills_its_mysql_statement() {
+    timeout_cancels_the_remote_statement(MYSQL_CATALOG, "my", || {
+        run(mysql().args([
+            "-e",
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE INFO LIKE '%slow_numbers%' AND ID <> CONNECTION_ID()",
+        ]))
+        .unwrap()
+    })
+    .await;
 }

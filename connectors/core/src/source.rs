@@ -11,15 +11,17 @@ use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion_table_providers::mysql::conn::MySQLConnection;
 use datafusion_table_providers::postgres::conn::PostgresConnection;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::{
-    self, AsyncDbConnection, DbConnection, get_schema,
+    self, AsyncDbConnection, get_schema,
 };
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
 use datafusion_table_providers::{SOURCE_TYPE_METADATA_KEY, UnsupportedTypeAction};
 use futures::{StreamExt, TryStreamExt};
+use mysql_async::prelude::Queryable;
 use secrecy::SecretString;
 
 use crate::pushdown::Dialect;
@@ -124,14 +126,36 @@ impl Source {
                     statement.done = true;
                     self.remote(format!("{e} (query: {sql})"))
                 })?;
-                (stream, Some(statement))
+                (
+                    stream,
+                    Some(Box::new(statement) as Box<dyn RemoteStatement>),
+                )
             }
-            Pool::MySql(pool) => (
-                run(pool.as_ref(), sql.clone(), wire.clone())
+            Pool::MySql(pool) => {
+                let conn = pool
+                    .connect_direct()
                     .await
-                    .map_err(|e| self.remote(format!("{e} (query: {sql})")))?,
-                None,
-            ),
+                    .map_err(|e| self.remote(format!("{e} (query: {sql})")))?;
+                let id = conn.conn.lock().await.id();
+                let mut statement = MySqlStatement {
+                    conn: Some(conn),
+                    id,
+                    pool: Arc::clone(pool),
+                    done: false,
+                };
+                let result = match statement.conn.as_ref() {
+                    Some(conn) => conn.query_arrow(&sql, &[], wire.clone()).await,
+                    None => unreachable!("the connection was just stored"),
+                };
+                let stream = result.map_err(|e| {
+                    statement.done = true;
+                    self.remote(format!("{e} (query: {sql})"))
+                })?;
+                (
+                    stream,
+                    Some(Box::new(statement) as Box<dyn RemoteStatement>),
+                )
+            }
         };
         let target = Arc::clone(&schema);
         let catalog = self.config.name.clone();
@@ -493,10 +517,63 @@ impl Drop for PostgresStatement {
     }
 }
 
-/// A remote result; for PostgreSQL it keeps its statement, which knows whether it ended.
+/// A statement in progress in a source; dropped before [`RemoteStatement::finish`], it
+/// cancels itself in the source.
+trait RemoteStatement: Send {
+    fn finish(&mut self);
+}
+
+impl RemoteStatement for PostgresStatement {
+    fn finish(&mut self) {
+        self.done = true;
+    }
+}
+
+/// A MySQL statement in progress: dropped before it ended, it is killed
+/// (`KILL QUERY <connection id>` from another connection of the pool).
+struct MySqlStatement {
+    conn: Option<MySQLConnection>,
+    id: u32,
+    pool: Arc<MySQLConnectionPool>,
+    done: bool,
+}
+
+impl RemoteStatement for MySqlStatement {
+    fn finish(&mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for MySqlStatement {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (conn, id, pool) = (self.conn.take(), self.id, Arc::clone(&self.pool));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let killed = async {
+                    let killer = pool.connect_direct().await.map_err(|e| e.to_string())?;
+                    let mut killer = killer.conn.lock().await;
+                    killer
+                        .query_drop(format!("KILL QUERY {id}"))
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                if let Err(e) = killed.await {
+                    tracing::warn!(error = %e, "could not kill a MySQL statement");
+                }
+                // Back to the pool only once its statement is over.
+                drop(conn);
+            });
+        }
+    }
+}
+
+/// A remote result with its statement, which learns here whether it ended.
 struct CancelOnDrop {
     inner: SendableRecordBatchStream,
-    statement: Option<PostgresStatement>,
+    statement: Option<Box<dyn RemoteStatement>>,
 }
 
 impl futures::Stream for CancelOnDrop {
@@ -510,7 +587,7 @@ impl futures::Stream for CancelOnDrop {
         if let std::task::Poll::Ready(None) = next
             && let Some(statement) = self.statement.as_mut()
         {
-            statement.done = true;
+            statement.finish();
         }
         next
     }
@@ -590,17 +667,6 @@ fn pool_params(config: &CatalogConfig) -> Result<HashMap<String, SecretString>> 
         params.insert("pass".to_string(), password.clone());
     }
     Ok(params)
-}
-
-async fn run<T: 'static, P: 'static>(
-    pool: &(dyn DbConnectionPool<T, P> + Send + Sync),
-    sql: String,
-    schema: Option<SchemaRef>,
-) -> std::result::Result<SendableRecordBatchStream, String> {
-    let conn: Box<dyn DbConnection<T, P>> = pool.connect().await.map_err(|e| e.to_string())?;
-    dbconnection::query_arrow(conn, sql, schema)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 async fn schema_of<T: 'static, P: 'static>(
