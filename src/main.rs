@@ -108,6 +108,9 @@ struct LocalArgs {
     /// Also serve the PostgreSQL wire protocol on HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
+    /// Connections served at once; more are refused with SQLSTATE 53300.
+    #[arg(long, value_name = "N", default_value_t = quarry_pgwire::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     #[command(flatten)]
     script: ScriptArgs,
 }
@@ -121,6 +124,9 @@ struct CoordinatorArgs {
     /// Where the PostgreSQL front end listens.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5433")]
     listen: String,
+    /// Connections served at once; more are refused with SQLSTATE 53300.
+    #[arg(long, value_name = "N", default_value_t = quarry_pgwire::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Where the scheduler listens for workers (gRPC).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
     scheduler_listen: String,
@@ -273,7 +279,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             let Some(listen) = args.listen else {
                 return shell::run(engine, Script::from(args.script)).await;
             };
-            let server = start_server(engine.clone(), listen).await?;
+            let server = start_server(engine.clone(), listen, args.max_connections).await?;
             let scheduler = quarry_crawler::spawn_scheduler(engine.crawlers().clone());
             let code = shell::run(engine, Script::from(args.script)).await?;
             // The end of the shell's input ends the shell, not the server.
@@ -332,7 +338,7 @@ async fn run_coordinator(args: CoordinatorArgs) -> Result<ExitCode, String> {
         cluster.address()
     );
     let scheduler = quarry_crawler::spawn_scheduler(engine.crawlers().clone());
-    let server = start_server(engine, args.listen).await?;
+    let server = start_server(engine, args.listen, args.max_connections).await?;
     wait_for_stop_signal().await;
     scheduler.abort();
     server.stop().await?;
@@ -466,11 +472,16 @@ impl RunningServer {
     }
 }
 
-async fn start_server(engine: Engine, listen: String) -> Result<RunningServer, String> {
+async fn start_server(
+    engine: Engine,
+    listen: String,
+    max_connections: usize,
+) -> Result<RunningServer, String> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound) = tokio::sync::oneshot::channel();
     let config = quarry_pgwire::ServerConfig {
         listen: listen.clone(),
+        max_connections,
     };
     let task = tokio::spawn(quarry_pgwire::serve(
         engine,

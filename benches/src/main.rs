@@ -248,6 +248,7 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
                 engine.clone(),
                 quarry_pgwire::ServerConfig {
                     listen: "127.0.0.1:0".into(),
+                    max_connections: quarry_pgwire::DEFAULT_MAX_CONNECTIONS,
                 },
                 move |addr| {
                     let _ = bound_tx.send(addr);

@@ -19,4 +19,4 @@ mod backend;
 mod errors;
 mod server;
 
-pub use server::{ServerConfig, serve};
+pub use server::{DEFAULT_MAX_CONNECTIONS, ServerConfig, serve};

@@ -13,6 +13,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Server::start`], with more options for `quarry local`.
+    fn start_with(options: &[&str]) -> Server {
         let data = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -29,6 +34,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data.path())
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -310,4 +316,52 @@ async fn a_cancel_request_stops_the_running_query() {
         rows.iter()
             .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_max_connections_are_refused_with_53300() {
+    let server = Server::start_with(&["--max-connections", "2"]);
+    let config = format!("host=127.0.0.1 port={} user=tester", server.port);
+    let connect = || tokio_postgres::connect(&config, tokio_postgres::NoTls);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (client, connection) = connect().await.unwrap();
+        tokio::spawn(connection);
+        held.push(client);
+    }
+    let Err(refused) = connect().await else {
+        panic!("a third connection is refused");
+    };
+    let db = refused.as_db_error().expect("an error from the server");
+    assert_eq!(db.code().code(), "53300");
+    assert!(
+        db.message().contains("too many clients"),
+        "{}",
+        db.message()
+    );
+    // psql says so too, and the two connections keep working meanwhile.
+    let psql = server.psql("SELECT 1");
+    assert!(!psql.status.success());
+    assert!(String::from_utf8_lossy(&psql.stderr).contains("too many clients"));
+    let one = held[0].simple_query("SELECT 41 + 1").await.unwrap();
+    assert!(
+        matches!(&one[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("42"))
+    );
+    // A slot freed is a slot to use.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match connect().await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                client.simple_query("SELECT 1").await.unwrap();
+                break;
+            }
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "no slot came free after a client left: {e}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
