@@ -9,7 +9,8 @@
 //! SHOW CRAWLERS
 //! DROP CRAWLER [IF EXISTS] c
 //! ```
-//! Crawling itself is `quarry_crawler`'s; this module parses, executes and shows.
+//! Crawling itself is `quarry_crawler`'s; the statements are parsed by [`crate::front`];
+//! this module executes and shows them.
 
 use std::sync::Arc;
 
@@ -24,8 +25,6 @@ use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::sql::sqlparser::dialect::HiveDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use quarry_crawler::{CrawlerDefinition, CrawlerError, CrawlerOptions, CrawlerService};
 use quarry_metastore::CrawlerRun;
 
@@ -52,190 +51,6 @@ pub enum CrawlerStatement {
         name: String,
         if_exists: bool,
     },
-}
-
-fn syntax(message: impl Into<String>) -> CoordinatorError {
-    CoordinatorError::Syntax(message.into())
-}
-
-/// Parses a crawler statement; `Ok(None)` when `sql` is not one.
-pub fn parse(sql: &str) -> Result<Option<CrawlerStatement>> {
-    let Ok(tokens) = Tokenizer::new(&HiveDialect {}, sql)
-        .with_unescape(false)
-        .tokenize()
-    else {
-        return Ok(None);
-    };
-    let tokens: Vec<Token> = tokens
-        .into_iter()
-        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon | Token::EOF))
-        .collect();
-    let mut p = Tokens { tokens, pos: 0 };
-    let statement = match (
-        p.word(0).as_deref(),
-        p.word(1).as_deref(),
-        p.word(2).as_deref(),
-    ) {
-        (Some("CREATE"), Some("CRAWLER"), _) => {
-            p.pos = 2;
-            p.create(false)?
-        }
-        (Some("CREATE"), Some("OR"), Some("REPLACE"))
-            if p.word(3).as_deref() == Some("CRAWLER") =>
-        {
-            p.pos = 4;
-            p.create(true)?
-        }
-        (Some("RUN"), Some("CRAWLER"), _) => {
-            p.pos = 2;
-            CrawlerStatement::Run {
-                name: p.ident("crawler name")?,
-            }
-        }
-        (Some("SHOW"), Some("CRAWLERS"), _) => {
-            p.pos = 2;
-            CrawlerStatement::Show
-        }
-        (Some("DROP"), Some("CRAWLER"), _) => {
-            p.pos = 2;
-            let if_exists = p.eat_words(&["IF", "EXISTS"]);
-            CrawlerStatement::Drop {
-                name: p.ident("crawler name")?,
-                if_exists,
-            }
-        }
-        _ => return Ok(None),
-    };
-    if let Some(extra) = p.tokens.get(p.pos) {
-        return Err(syntax(format!(
-            "unexpected \"{extra}\" at the end of the statement"
-        )));
-    }
-    Ok(Some(statement))
-}
-
-struct Tokens {
-    tokens: Vec<Token>,
-    pos: usize,
-}
-
-impl Tokens {
-    fn word(&self, offset: usize) -> Option<String> {
-        match self.tokens.get(self.pos + offset) {
-            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-            _ => None,
-        }
-    }
-
-    fn describe_next(&self) -> String {
-        match self.tokens.get(self.pos) {
-            Some(t) => format!("\"{t}\""),
-            None => "the end of the statement".into(),
-        }
-    }
-
-    fn eat_words(&mut self, words: &[&str]) -> bool {
-        let all = words
-            .iter()
-            .enumerate()
-            .all(|(i, w)| self.word(i).as_deref() == Some(*w));
-        if all {
-            self.pos += words.len();
-        }
-        all
-    }
-
-    fn expect_words(&mut self, words: &[&str]) -> Result<()> {
-        if self.eat_words(words) {
-            Ok(())
-        } else {
-            Err(syntax(format!(
-                "expected {} but found {}",
-                words.join(" "),
-                self.describe_next()
-            )))
-        }
-    }
-
-    fn ident(&mut self, what: &str) -> Result<String> {
-        match self.tokens.get(self.pos) {
-            Some(Token::Word(w)) => {
-                self.pos += 1;
-                Ok(w.value.to_lowercase())
-            }
-            _ => Err(syntax(format!(
-                "expected a {what} but found {}",
-                self.describe_next()
-            ))),
-        }
-    }
-
-    fn value(&mut self, what: &str) -> Result<String> {
-        let value = match self.tokens.get(self.pos) {
-            Some(Token::SingleQuotedString(s)) => s.replace("''", "'"),
-            Some(Token::Number(n, _)) => n.clone(),
-            Some(Token::Word(w)) if w.quote_style.is_none() => w.value.clone(),
-            _ => {
-                return Err(syntax(format!(
-                    "expected {what} as a quoted string but found {}",
-                    self.describe_next()
-                )));
-            }
-        };
-        self.pos += 1;
-        Ok(value)
-    }
-
-    fn eat(&mut self, token: &Token) -> bool {
-        if self.tokens.get(self.pos) == Some(token) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn expect(&mut self, token: &Token) -> Result<()> {
-        if self.eat(token) {
-            Ok(())
-        } else {
-            Err(syntax(format!(
-                "expected \"{token}\" but found {}",
-                self.describe_next()
-            )))
-        }
-    }
-
-    fn create(&mut self, or_replace: bool) -> Result<CrawlerStatement> {
-        let if_not_exists = self.eat_words(&["IF", "NOT", "EXISTS"]);
-        let name = self.ident("crawler name")?;
-        self.expect_words(&["ON"])?;
-        let location = self.value("the location")?;
-        self.expect_words(&["INTO", "DATABASE"])?;
-        let database = self.ident("database name")?;
-        let mut options = Vec::new();
-        if self.eat_words(&["WITH"]) {
-            self.expect(&Token::LParen)?;
-            loop {
-                let key = self.ident("option name")?;
-                self.expect(&Token::Eq)?;
-                let value = self.value("the option value")?;
-                options.push((key, value));
-                if !self.eat(&Token::Comma) {
-                    break;
-                }
-            }
-            self.expect(&Token::RParen)?;
-        }
-        Ok(CrawlerStatement::Create {
-            name,
-            location,
-            database,
-            or_replace,
-            if_not_exists,
-            options,
-        })
-    }
 }
 
 fn crawler_error(e: CrawlerError) -> CoordinatorError {
@@ -478,6 +293,14 @@ impl TableProvider for RunsTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(sql: &str) -> Result<Option<CrawlerStatement>> {
+        Ok(match crate::front::parse(sql)? {
+            Some(crate::front::Statement::Crawler(statement)) => Some(statement),
+            Some(other) => panic!("not a crawler statement: {other:?}"),
+            None => None,
+        })
+    }
 
     #[test]
     fn crawler_statements_parse() {

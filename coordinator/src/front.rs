@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use datafusion::sql::sqlparser::dialect::HiveDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
+use crate::crawler_statements::CrawlerStatement;
 use crate::{CoordinatorError, Result};
 
 /// Tag of `ROLLBACK TO SAVEPOINT`, which (unlike ROLLBACK) does not end a transaction.
@@ -129,7 +130,7 @@ pub enum Statement {
         name: String,
     },
     /// `CREATE/RUN/SHOW/DROP CRAWLER(S)`, parsed in [`crate::crawler_statements`].
-    Crawler(crate::crawler_statements::CrawlerStatement),
+    Crawler(CrawlerStatement),
     /// `CREATE CATALOG [IF NOT EXISTS] name USING connector WITH (key = 'value', ...)`.
     CreateCatalog {
         name: String,
@@ -146,9 +147,6 @@ pub enum Statement {
 
 /// Parses one statement if it is Quarry's; `Ok(None)` hands it to DataFusion.
 pub fn parse(sql: &str) -> Result<Option<Statement>> {
-    if let Some(crawler) = crate::crawler_statements::parse(sql)? {
-        return Ok(Some(Statement::Crawler(crawler)));
-    }
     let tokens = match Tokenizer::new(&HiveDialect {}, sql)
         .with_unescape(false)
         .tokenize_with_location()
@@ -206,6 +204,12 @@ pub fn parse(sql: &str) -> Result<Option<Statement>> {
             Some(Statement::Transaction("RELEASE"))
         }
         Some("SET") => p.parse_set()?,
+        Some("RUN") if p.peek_word_at(1).as_deref() == Some("CRAWLER") => {
+            p.pos += 2;
+            Some(Statement::Crawler(CrawlerStatement::Run {
+                name: p.ident("crawler name")?,
+            }))
+        }
         Some("ANALYZE") => {
             p.next();
             p.expect_word("TABLE")?;
@@ -461,6 +465,9 @@ impl<'a> Parser<'a> {
             return self.parse_create_database().map(Some);
         }
         let or_replace = self.eat_words(&["OR", "REPLACE"]);
+        if self.eat_word("CRAWLER") {
+            return self.parse_create_crawler(or_replace).map(Some);
+        }
         if self.eat_word("VIEW") {
             return self.parse_create_view(or_replace).map(Some);
         }
@@ -486,39 +493,10 @@ impl<'a> Parser<'a> {
         self.expect_word("USING")?;
         let connector = self.ident("connector name (postgres, mysql)")?;
         let mut options = BTreeMap::new();
-        if self.eat_word("WITH") {
-            self.expect(&Token::LParen)?;
-            loop {
-                let key = self.ident("option name")?;
-                self.expect(&Token::Eq)?;
-                let value = match self.peek() {
-                    Some(Token::Number(n, _)) => {
-                        let n = n.clone();
-                        self.pos += 1;
-                        n
-                    }
-                    // Standard SQL strings (`''` is a quote, a backslash is itself), as
-                    // in Trino: passwords must arrive exactly as typed.
-                    Some(Token::SingleQuotedString(text)) => {
-                        let text = text.replace("''", "'");
-                        self.pos += 1;
-                        text
-                    }
-                    _ => {
-                        return Err(syntax(format!(
-                            "expected an option value as a quoted string or number but found {}",
-                            self.describe_next()
-                        )));
-                    }
-                };
-                if options.insert(key.clone(), value).is_some() {
-                    return Err(syntax(format!("option \"{key}\" is given twice")));
-                }
-                if !self.eat(&Token::Comma) {
-                    break;
-                }
+        for (key, value) in self.with_options()? {
+            if options.insert(key.clone(), value).is_some() {
+                return Err(syntax(format!("option \"{key}\" is given twice")));
             }
-            self.expect(&Token::RParen)?;
         }
         Ok(Statement::CreateCatalog {
             name,
@@ -526,6 +504,63 @@ impl<'a> Parser<'a> {
             if_not_exists,
             options,
         })
+    }
+
+    /// `[WITH (key = value, ...)]` of CREATE CATALOG and CREATE CRAWLER, in order.
+    fn with_options(&mut self) -> Result<Vec<(String, String)>> {
+        let mut options = Vec::new();
+        if !self.eat_word("WITH") {
+            return Ok(options);
+        }
+        self.expect(&Token::LParen)?;
+        loop {
+            let key = self.ident("option name")?;
+            self.expect(&Token::Eq)?;
+            options.push((key, self.sql_value("an option value")?));
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect(&Token::RParen)?;
+        Ok(options)
+    }
+
+    /// A standard SQL string (`''` is a quote, a backslash is itself), a number or a bare
+    /// word: passwords and patterns arrive exactly as typed.
+    fn sql_value(&mut self, what: &str) -> Result<String> {
+        let value = match self.peek() {
+            Some(Token::SingleQuotedString(text)) => text.replace("''", "'"),
+            Some(Token::Number(n, _)) => n.clone(),
+            Some(Token::Word(w)) if w.quote_style.is_none() => w.value.clone(),
+            _ => {
+                return Err(syntax(format!(
+                    "expected {what} as a quoted string or number but found {}",
+                    self.describe_next()
+                )));
+            }
+        };
+        self.pos += 1;
+        Ok(value)
+    }
+
+    /// `CREATE [OR REPLACE] CRAWLER [IF NOT EXISTS] c ON 'location' INTO DATABASE db
+    /// [WITH (...)]`, after `CRAWLER`.
+    fn parse_create_crawler(&mut self, or_replace: bool) -> Result<Statement> {
+        let if_not_exists = self.if_not_exists()?;
+        let name = self.ident("crawler name")?;
+        self.expect_word("ON")?;
+        let location = self.sql_value("the location")?;
+        self.expect_words(&["INTO", "DATABASE"])?;
+        let database = self.ident("database name")?;
+        let options = self.with_options()?;
+        Ok(Statement::Crawler(CrawlerStatement::Create {
+            name,
+            location,
+            database,
+            or_replace,
+            if_not_exists,
+            options,
+        }))
     }
 
     fn parse_create_database(&mut self) -> Result<Statement> {
@@ -721,6 +756,13 @@ impl<'a> Parser<'a> {
 
     fn parse_drop(&mut self) -> Result<Option<Statement>> {
         self.next();
+        if self.eat_word("CRAWLER") {
+            let if_exists = self.if_exists();
+            return Ok(Some(Statement::Crawler(CrawlerStatement::Drop {
+                if_exists,
+                name: self.ident("crawler name")?,
+            })));
+        }
         if self.eat_word("CATALOG") {
             let if_exists = self.if_exists();
             return Ok(Some(Statement::DropCatalog {
@@ -805,7 +847,7 @@ impl<'a> Parser<'a> {
             && !w.value.contains('.')
             && !matches!(
                 w.value.to_ascii_uppercase().as_str(),
-                "DATABASES" | "SCHEMAS" | "TABLES" | "PARTITIONS" | "CATALOGS"
+                "DATABASES" | "SCHEMAS" | "TABLES" | "PARTITIONS" | "CATALOGS" | "CRAWLERS"
             )
         {
             self.pos += 1;
@@ -815,6 +857,9 @@ impl<'a> Parser<'a> {
         }
         if self.eat_word("CATALOGS") {
             return Ok(Some(Statement::ShowCatalogs));
+        }
+        if self.eat_word("CRAWLERS") {
+            return Ok(Some(Statement::Crawler(CrawlerStatement::Show)));
         }
         if self.eat_word("DATABASES") || self.eat_word("SCHEMAS") {
             return Ok(Some(Statement::ShowDatabases { like: self.like()? }));
