@@ -162,6 +162,43 @@ impl Dialect {
         }
     }
 
+    /// One ORDER BY item sorting `field` exactly as Quarry does, or `None`: numbers,
+    /// decimals, dates, times and booleans; text in PostgreSQL (`text`/`varchar`) in byte
+    /// order. NULLs are placed explicitly (MySQL has no `NULLS FIRST`: it sorts on
+    /// `column IS NULL` first).
+    pub fn order_item(&self, field: &Field, descending: bool, nulls_first: bool) -> Option<String> {
+        let data_type = field.data_type();
+        let orderable = match data_type {
+            t if is_text(t) => {
+                self.kind == ConnectorKind::Postgres && postgres_text_is_exact(field)
+            }
+            t if t.is_integer() => true,
+            DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _) => true,
+            DataType::Date32 | DataType::Boolean | DataType::Timestamp(_, _) => true,
+            _ => false,
+        };
+        if !orderable {
+            return None;
+        }
+        let column = self.quote_ident(field.name());
+        let direction = if descending { "DESC" } else { "ASC" };
+        Some(match self.kind {
+            ConnectorKind::Postgres => {
+                let collate = if is_text(data_type) {
+                    " COLLATE \"C\""
+                } else {
+                    ""
+                };
+                let nulls = if nulls_first { "FIRST" } else { "LAST" };
+                format!("{column}{collate} {direction} NULLS {nulls}")
+            }
+            ConnectorKind::MySql => {
+                let nulls = if nulls_first { "DESC" } else { "ASC" };
+                format!("({column} IS NULL) {nulls}, {column} {direction}")
+            }
+        })
+    }
+
     fn comparison(
         &self,
         left: &Expr,

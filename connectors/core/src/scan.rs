@@ -18,13 +18,17 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, Partitioning, PhysicalExpr, PhysicalSortExpr,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{ConnectorRegistry, RemoteTableSpec};
+use crate::{ConnectorRegistry, Dialect, RemoteTableSpec};
 
 /// An Arrow schema (field metadata included) as bytes, for plans that carry one.
 pub fn schema_to_bytes(schema: &Schema) -> Result<Vec<u8>> {
@@ -50,6 +54,20 @@ pub struct RemoteScanExec {
     /// Split numbers, one per partition (see the module documentation).
     splits: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
+    /// What the source may still be asked to do while this process plans (never
+    /// serialized: pushdown happens before a plan travels).
+    pushdown: SortPushdown,
+}
+
+/// Whether a scan can take a query's ORDER BY (and then its LIMIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortPushdown {
+    /// Already limited, split, or not a plain pushed-down read.
+    Closed,
+    /// One unlimited statement: an ORDER BY may be appended.
+    Open,
+    /// Ordered by the source: a LIMIT may be appended.
+    Ordered,
 }
 
 /// An in-memory source whose partition `i` holds the number `i`.
@@ -101,6 +119,39 @@ impl RemoteScanExec {
             schema,
             splits,
             properties,
+            pushdown: SortPushdown::Closed,
+        }
+    }
+
+    /// Lets the planner push an ORDER BY ... LIMIT into this scan's one statement.
+    pub fn with_sort_pushdown(mut self) -> Self {
+        if self.sql.len() == 1 {
+            self.pushdown = SortPushdown::Open;
+        }
+        self
+    }
+
+    /// This scan with `suffix` appended to its statement and `ordering` as its output
+    /// ordering.
+    fn extended(&self, suffix: &str, ordering: Option<LexOrdering>, next: SortPushdown) -> Self {
+        let mut equivalence = EquivalenceProperties::new(Arc::clone(&self.schema));
+        if let Some(ordering) = ordering.or_else(|| self.properties.output_ordering().cloned()) {
+            equivalence =
+                EquivalenceProperties::new_with_orderings(Arc::clone(&self.schema), [ordering]);
+        }
+        let properties = Arc::new(PlanProperties::new(
+            equivalence,
+            self.properties.output_partitioning().clone(),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            spec: self.spec.clone(),
+            sql: self.sql.iter().map(|s| format!("{s}{suffix}")).collect(),
+            schema: Arc::clone(&self.schema),
+            splits: Arc::clone(&self.splits),
+            properties,
+            pushdown: next,
         }
     }
 
@@ -158,6 +209,50 @@ impl ExecutionPlan for RemoteScanExec {
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {
         vec![false]
+    }
+
+    /// `Exact` when the source can sort exactly as Quarry would (see
+    /// [`Dialect::order_item`]); the optimizer then drops its sort and offers the limit.
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+    ) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
+        if self.pushdown != SortPushdown::Open || order.is_empty() {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        }
+        let dialect = Dialect::new(self.spec.kind);
+        let mut items = Vec::with_capacity(order.len());
+        for sort in order {
+            let Some(column) = sort.expr.downcast_ref::<Column>() else {
+                return Ok(SortOrderPushdownResult::Unsupported);
+            };
+            let Some(item) = dialect.order_item(
+                self.schema.field(column.index()),
+                sort.options.descending,
+                sort.options.nulls_first,
+            ) else {
+                return Ok(SortOrderPushdownResult::Unsupported);
+            };
+            items.push(item);
+        }
+        let Some(ordering) = LexOrdering::new(order.to_vec()) else {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        };
+        let suffix = format!(" ORDER BY {}", items.join(", "));
+        Ok(SortOrderPushdownResult::Exact {
+            inner: Arc::new(self.extended(&suffix, Some(ordering), SortPushdown::Ordered)),
+        })
+    }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        match (self.pushdown, limit) {
+            (SortPushdown::Ordered, Some(limit)) => Some(Arc::new(self.extended(
+                &format!(" LIMIT {limit}"),
+                None,
+                SortPushdown::Closed,
+            ))),
+            _ => None,
+        }
     }
 
     fn with_new_children(

@@ -173,11 +173,14 @@ impl TableProvider for RemoteTable {
                     })
                     .collect()
             };
-            return Ok(Arc::new(RemoteScanExec::new(
-                self.spec.clone(),
-                sql,
-                schema,
-            )?));
+            let scan = RemoteScanExec::new(self.spec.clone(), sql, schema)?;
+            // A statement without LIMIT may still take the query's ORDER BY ... LIMIT.
+            let scan = if limit.is_none() {
+                scan.with_sort_pushdown()
+            } else {
+                scan
+            };
+            return Ok(Arc::new(scan));
         }
         // Pushdown off: read every column of every row, then filter, project and limit here.
         let whole: Arc<dyn ExecutionPlan> = Arc::new(RemoteScanExec::new(
