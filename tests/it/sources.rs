@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::DataType;
 use crate::cluster::{MASTER_KEY, TestCluster, rows};
 
 /// Bump after changing tests/fixtures/shop_*.sql: the next run reloads them.
-pub const FIXTURE_VERSION: i32 = 6;
+pub const FIXTURE_VERSION: i32 = 7;
 
 /// The PostgreSQL database holding schema `quarry_shop` (created by the tests).
 pub const PG_DATABASE: &str = "quarry_fed";
@@ -88,26 +88,9 @@ fn load_mysql() -> Result<(), String> {
     if current == FIXTURE_VERSION.to_string() {
         return Ok(());
     }
-    let sql = std::fs::read_to_string(fixture("shop_mysql.sql")).map_err(|e| e.to_string())?;
-    let mut child = mysql()
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("mysql: {e}"))?;
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(sql.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(format!(
-            "loading shop_mysql.sql: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
+    run(mysql()
+        .arg("-e")
+        .arg(format!("source {}", fixture("shop_mysql.sql"))))?;
     run(mysql().args([
         "-e",
         &format!("INSERT INTO quarry_shop.fixture_version VALUES ({FIXTURE_VERSION})"),

@@ -106,62 +106,37 @@ impl Source {
         // A scan that needs no columns (`count(*)`) still needs its rows counted.
         let wire = (!schema.fields().is_empty()).then(|| wire_schema(&schema));
         let sql = sql.to_string();
-        let (stream, cancel) = match &self.pool {
-            Pool::Postgres(pool) => {
-                let conn = pool
-                    .connect_direct()
-                    .await
-                    .map_err(|e| self.remote(format!("{e} (query: {sql})")))?;
-                // Armed from here: if this future is dropped while PostgreSQL works on
-                // the statement (before its first row, say), the statement is cancelled.
-                let mut statement = PostgresStatement {
-                    conn: Some(conn),
-                    done: false,
-                };
-                let result = match statement.conn.as_ref() {
-                    Some(conn) => conn.query_arrow(&sql, &[], wire.clone()).await,
-                    None => unreachable!("the connection was just stored"),
-                };
-                let stream = result.map_err(|e| {
-                    statement.done = true;
-                    self.remote(format!("{e} (query: {sql})"))
-                })?;
-                (
-                    stream,
-                    Some(Box::new(statement) as Box<dyn RemoteStatement>),
-                )
-            }
+        let connect_error = |e: &dyn std::fmt::Display| self.remote(format!("{e} (query: {sql})"));
+        // Armed from creation: if this future is dropped while the source works on the
+        // statement (before its first row, say), the statement is cancelled.
+        let mut statement: Box<dyn RemoteStatement> = match &self.pool {
+            Pool::Postgres(pool) => Box::new(PostgresStatement {
+                conn: Some(pool.connect_direct().await.map_err(|e| connect_error(&e))?),
+                done: false,
+            }),
             Pool::MySql(pool) => {
-                let conn = pool
-                    .connect_direct()
-                    .await
-                    .map_err(|e| self.remote(format!("{e} (query: {sql})")))?;
+                let conn = pool.connect_direct().await.map_err(|e| connect_error(&e))?;
                 let id = conn.conn.lock().await.id();
-                let mut statement = MySqlStatement {
+                Box::new(MySqlStatement {
                     conn: Some(conn),
                     id,
                     pool: Arc::clone(pool),
                     done: false,
-                };
-                let result = match statement.conn.as_ref() {
-                    Some(conn) => conn.query_arrow(&sql, &[], wire.clone()).await,
-                    None => unreachable!("the connection was just stored"),
-                };
-                let stream = result.map_err(|e| {
-                    statement.done = true;
-                    self.remote(format!("{e} (query: {sql})"))
-                })?;
-                (
-                    stream,
-                    Some(Box::new(statement) as Box<dyn RemoteStatement>),
-                )
+                })
+            }
+        };
+        let stream = match statement.start(&sql, wire).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                statement.finish();
+                return Err(connect_error(&e));
             }
         };
         let target = Arc::clone(&schema);
         let catalog = self.config.name.clone();
         let batches = CancelOnDrop {
             inner: stream,
-            statement: cancel,
+            statement: Some(statement),
         }
         .map(move |batch| conform(batch?, &target, &catalog));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
@@ -519,11 +494,37 @@ impl Drop for PostgresStatement {
 
 /// A statement in progress in a source; dropped before [`RemoteStatement::finish`], it
 /// cancels itself in the source.
+#[async_trait::async_trait]
 trait RemoteStatement: Send {
+    /// Sends the statement; the stream yields batches of `schema` (or of what the source
+    /// returns, when `None`).
+    async fn start(
+        &self,
+        sql: &str,
+        schema: Option<SchemaRef>,
+    ) -> std::result::Result<SendableRecordBatchStream, BoxedError>;
+
     fn finish(&mut self);
 }
 
+type BoxedError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connection a statement holds until it ends (taken only by `Drop`).
+fn held<T>(conn: &Option<T>) -> &T {
+    conn.as_ref()
+        .expect("a statement holds its connection until it is dropped")
+}
+
+#[async_trait::async_trait]
 impl RemoteStatement for PostgresStatement {
+    async fn start(
+        &self,
+        sql: &str,
+        schema: Option<SchemaRef>,
+    ) -> std::result::Result<SendableRecordBatchStream, BoxedError> {
+        held(&self.conn).query_arrow(sql, &[], schema).await
+    }
+
     fn finish(&mut self) {
         self.done = true;
     }
@@ -538,7 +539,16 @@ struct MySqlStatement {
     done: bool,
 }
 
+#[async_trait::async_trait]
 impl RemoteStatement for MySqlStatement {
+    async fn start(
+        &self,
+        sql: &str,
+        schema: Option<SchemaRef>,
+    ) -> std::result::Result<SendableRecordBatchStream, BoxedError> {
+        held(&self.conn).query_arrow(sql, &[], schema).await
+    }
+
     fn finish(&mut self) {
         self.done = true;
     }
