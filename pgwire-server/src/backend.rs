@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use arrow_pg::datatypes::df::deserialize_parameters;
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use arrow_pg::datatypes::{encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::SendableRecordBatchStream;
@@ -34,6 +34,7 @@ use quarry_coordinator::split::split_statements;
 use quarry_coordinator::{CoordinatorError, Output, Prepared, Session};
 
 use crate::errors::{error_info, user_error};
+use crate::fields::pg_fields;
 
 /// The handlers pgwire asks for, for one connection.
 pub(crate) struct ConnectionHandlers {
@@ -178,11 +179,7 @@ fn query_response(
     stream: SendableRecordBatchStream,
     format: &Format,
 ) -> PgWireResult<QueryResponse> {
-    let fields: Arc<Vec<FieldInfo>> = Arc::new(arrow_schema_to_pg_fields(
-        stream.schema().as_ref(),
-        format,
-        None,
-    )?);
+    let fields: Arc<Vec<FieldInfo>> = Arc::new(pg_fields(stream.schema().as_ref(), format)?);
     let row_fields = Arc::clone(&fields);
     let rows = stream
         .map(
@@ -298,10 +295,9 @@ impl QueryParser for QuarryParser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match statement {
-            Prepared::Plan { plan, .. } => arrow_schema_to_pg_fields(
+            Prepared::Plan { plan, .. } => pg_fields(
                 plan.schema().as_arrow(),
                 format.unwrap_or(&Format::UnifiedText),
-                None,
             ),
             // Quarry's statements learn their columns when they run.
             Prepared::Quarry { .. } => Ok(vec![]),

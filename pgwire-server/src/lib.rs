@@ -17,6 +17,7 @@
 
 mod backend;
 mod errors;
+mod fields;
 mod server;
 
 pub use server::{DEFAULT_MAX_CONNECTIONS, ServerConfig, serve};

@@ -7,11 +7,14 @@
 //! * `crawler`: crawlers over layouts on the S3-protocol server and on local disk, and an
 //!   object store that fails in the middle of a run (`crawler::faults`).
 //! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
+//! * `clients`: pgjdbc, psycopg2, SQLAlchemy + pandas, psycopg 3 and pyodbc/psqlODBC programs
+//!   (`tests/clients/`) checking the answers and metadata they get.
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
 mod avro;
 mod cli;
+mod clients;
 mod cluster;
 mod crawler;
 mod pgwire;
