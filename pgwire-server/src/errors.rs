@@ -10,7 +10,8 @@ fn metastore_sqlstate(e: &MetastoreError) -> &'static str {
     match e {
         MetastoreError::DatabaseNotFound(_) => "3F000",
         MetastoreError::DatabaseExists(_) => "42P06",
-        MetastoreError::CatalogExists(_) => "42710",
+        MetastoreError::CatalogExists(_) | MetastoreError::UserExists(_) => "42710",
+        MetastoreError::UserNotFound(_) => "42704",
         MetastoreError::DatabaseNotEmpty { .. } => "2BP01",
         MetastoreError::TableNotFound { .. } => "42P01",
         MetastoreError::TableExists { .. } | MetastoreError::PartitionExists { .. } => "42P07",
@@ -38,6 +39,7 @@ fn sqlstate(err: &CoordinatorError) -> &'static str {
         CoordinatorError::Unsupported(_) => "0A000",
         CoordinatorError::CatalogNotFound(_) => "3D000",
         CoordinatorError::Invalid(_) => "22023",
+        CoordinatorError::PermissionDenied(_) => "42501",
         CoordinatorError::Cancelled(_) => "57014",
         CoordinatorError::Metastore(e) => metastore_sqlstate(e),
         CoordinatorError::Files(_) => "58030",
