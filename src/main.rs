@@ -322,15 +322,23 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     "--tls-cert, --auth scram and --admin-user are options of --listen".into(),
                 );
             }
+            if args.serve.admin_user.is_some() && args.auth == LocalAuth::Trust {
+                return Err(
+                    "--admin-user creates a user to log in with: it needs --auth scram \
+                     (trusted connections need no users)"
+                        .into(),
+                );
+            }
             let tls = args.serve.load_tls()?;
             let engine = open_engine(&args.data).await?;
+            // Before anything slow: a server nobody can log in to is a startup error.
+            if auth == quarry_pgwire::AuthMode::Scram {
+                args.serve.ensure_admin(&engine).await?;
+            }
             args.tpch.ensure(&engine).await?;
             let Some(listen) = args.listen else {
                 return shell::run(engine, Script::from(args.script)).await;
             };
-            if auth == quarry_pgwire::AuthMode::Scram {
-                args.serve.ensure_admin(&engine).await?;
-            }
             let server = start_server(engine.clone(), listen, &args.serve, tls, auth).await?;
             let scheduler = quarry_crawler::spawn_scheduler(engine.crawlers().clone());
             let code = shell::run(engine, Script::from(args.script)).await?;

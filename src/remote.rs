@@ -35,15 +35,12 @@ impl Remote {
         if let Ok(password) = std::env::var("PGPASSWORD") {
             config.password(password);
         }
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| {
-                let cause = std::error::Error::source(&e)
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default();
-                format!("cannot connect to {host}:{port}: {e}{cause}")
-            })?;
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            format!("cannot connect to {host}:{port}: {e}{cause}")
+        })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 eprintln!("ERROR: connection lost: {e}");

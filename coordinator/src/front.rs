@@ -541,9 +541,7 @@ impl<'a> Parser<'a> {
             let name = self.ident("user name")?;
             let (password, admin) = self.user_options()?;
             let Some(password) = password else {
-                return Err(syntax(format!(
-                    "CREATE USER {name} needs a PASSWORD '...'"
-                )));
+                return Err(syntax(format!("CREATE USER {name} needs a PASSWORD '...'")));
             };
             return Ok(Some(Statement::CreateUser {
                 name,

@@ -78,7 +78,9 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
                 require_admin(session, "alter other users or their SUPERUSER flag")?;
             }
             let verifier = password.map(|p| scram_verifier(&p.0)).transpose()?;
-            metastore.alter_user(&name, verifier.as_ref(), admin).await?;
+            metastore
+                .alter_user(&name, verifier.as_ref(), admin)
+                .await?;
             Ok(Output::Done("ALTER ROLE".into()))
         }
         Statement::DropUser { name, if_exists } => {

@@ -36,7 +36,12 @@ impl Tls {
             .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?;
         let chain = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("TLS certificate {}: not a PEM certificate: {e}", cert.display()))?;
+            .map_err(|e| {
+                format!(
+                    "TLS certificate {}: not a PEM certificate: {e}",
+                    cert.display()
+                )
+            })?;
         if chain.is_empty() {
             return Err(format!(
                 "TLS certificate {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
