@@ -27,6 +27,15 @@ pub fn scram_verifier(password: &str) -> Result<ScramVerifier> {
             "a password must not be empty".into(),
         ));
     }
+    // What psql's \password and PostgreSQL dumps send: a verifier Quarry cannot use
+    // (pgwire's SCRAM needs SaltedPassword), which must not become the password itself.
+    if password.starts_with("SCRAM-SHA-256$") || is_md5_hash(password) {
+        return Err(CoordinatorError::Invalid(
+            "a pre-hashed password (SCRAM-SHA-256$... or md5...) cannot be stored; give the \
+             password itself (over TLS)"
+                .into(),
+        ));
+    }
     let mut salt = vec![0u8; SALT_LEN];
     SystemRandom::new()
         .fill(&mut salt)
@@ -37,6 +46,13 @@ pub fn scram_verifier(password: &str) -> Result<ScramVerifier> {
         iterations: SCRAM_ITERATIONS,
         salted_password,
     })
+}
+
+/// PostgreSQL's md5 password hash: `md5` and 32 hex digits.
+fn is_md5_hash(password: &str) -> bool {
+    password.len() == 35
+        && password.starts_with("md5")
+        && password[3..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn require_admin(session: &Session, action: &str) -> Result<()> {

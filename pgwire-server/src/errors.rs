@@ -98,6 +98,34 @@ pub(crate) fn error_info(err: &CoordinatorError) -> ErrorInfo {
     )
 }
 
+/// A wrong password or an unknown user: PostgreSQL's words for both (no user enumeration).
+pub(crate) fn password_failed(user: &str) -> PgWireError {
+    fatal(
+        "28P01",
+        format!("password authentication failed for user \"{user}\""),
+    )
+}
+
+/// A plaintext connection to a server started with `--require-tls`, refused as PostgreSQL
+/// refuses one that only `hostssl` lines would admit.
+pub(crate) fn tls_required(user: &str) -> PgWireError {
+    fatal(
+        "28000",
+        format!(
+            "no encryption: this server requires TLS (--require-tls); user \"{user}\" must \
+             connect with sslmode=require"
+        ),
+    )
+}
+
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message,
+    )))
+}
+
 pub(crate) fn user_error(err: CoordinatorError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(&err)))
 }

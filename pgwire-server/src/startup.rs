@@ -16,7 +16,7 @@ use pgwire::api::{
     ClientInfo, ConnectionManager, METADATA_USER, PgWireConnectionState, PidSecretKeyGenerator,
     RandomPidSecretKeyGenerator,
 };
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use quarry_coordinator::Session;
 use quarry_coordinator::users::SCRAM_ITERATIONS;
@@ -25,6 +25,7 @@ use ring::hmac;
 use ring::rand::SystemRandom;
 
 use crate::backend::CancelSlot;
+use crate::errors::{password_failed, tls_required};
 
 /// How clients prove who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,14 +121,6 @@ fn server_parameters() -> DefaultServerParameterProvider {
     parameters
 }
 
-fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".to_string(),
-        code.to_string(),
-        message,
-    )))
-}
-
 type Sasl = SASLAuthStartupHandler<DefaultServerParameterProvider>;
 
 /// Authenticates a connection as the server's policy says, then announces the server as
@@ -212,14 +205,7 @@ impl StartupHandler for QuarryStartup {
             && self.policy.require_tls
             && !client.is_secure()
         {
-            // PostgreSQL's answer when only hostssl lines match.
-            return Err(fatal(
-                "28000",
-                format!(
-                    "no encryption: this server requires TLS (--require-tls); user \"{user}\" \
-                     must connect with sslmode=require"
-                ),
-            ));
+            return Err(tls_required(&user));
         }
         let Some(users) = &self.policy.users else {
             if let PgWireFrontendMessage::Startup(ref startup) = message {
@@ -235,13 +221,7 @@ impl StartupHandler for QuarryStartup {
         let (sasl, source) = self.sasl(users, client.is_secure());
         match sasl.on_startup(client, message).await {
             Ok(()) => {}
-            // PostgreSQL's words, for a wrong password and an unknown user alike.
-            Err(PgWireError::InvalidPassword(_)) => {
-                return Err(fatal(
-                    "28P01",
-                    format!("password authentication failed for user \"{user}\""),
-                ));
-            }
+            Err(PgWireError::InvalidPassword(_)) => return Err(password_failed(&user)),
             Err(e) => return Err(e),
         }
         if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {

@@ -365,6 +365,14 @@ async fn scram_users_are_created_altered_dropped_and_kept() {
     assert_eq!(db_error(&error).0, "28P01");
     let carol = connect(port, "carol", Some("second")).await.unwrap();
 
+    // A verifier as psql's \password sends it is refused, not taken as the password.
+    let error = carol
+        .batch_execute("ALTER USER carol PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy'")
+        .await
+        .unwrap_err();
+    assert_eq!(db_error(&error).0, "22023");
+    assert!(db_error(&error).1.contains("pre-hashed"), "{error}");
+
     // The administrator changes it again, and makes carol an administrator.
     boss.batch_execute("ALTER USER carol WITH PASSWORD 'third' SUPERUSER")
         .await
