@@ -172,9 +172,12 @@ impl QuarryStartup {
         })
     }
 
-    /// The connection is in: the session runs as `user`, and cancel requests find it.
+    /// The connection is in: the session runs as `user` (a client that sent none stays
+    /// `quarry`), and cancel requests find it.
     fn established<C: ClientInfo>(&self, client: &C, user: &str, admin: bool) {
-        self.session.set_user(user);
+        if !user.is_empty() {
+            self.session.set_user(user);
+        }
         self.session.set_admin(admin);
         let (pid, secret_key) = client.pid_and_secret_key();
         *self.cancel.0.lock().expect("cancel slot") =
