@@ -34,6 +34,7 @@ mod show;
 pub mod split;
 pub mod system;
 mod text;
+pub mod users;
 
 pub use bootstrap::ensure_tpch;
 pub use cluster::Cluster;

@@ -11,13 +11,19 @@
 //!                                      and streams rows, honouring the portal's row limit
 //! ```
 //!
-//! Not built yet (see the pgwire issue): TLS and SCRAM authentication (connections are
-//! trusted, as `quarry local` promises for loopback), pg_catalog for client metadata
-//! queries, COPY, cursors, cancel requests.
+//! Startup ([`startup`]): TLS when a certificate is configured ([`Tls`], `--require-tls`
+//! refuses plaintext), then either trust (any user name) or SCRAM-SHA-256 against the
+//! metastore's users ([`AuthMode`]).
+//!
+//! Not built yet (see the pgwire issue): COPY, cursors.
 
 mod backend;
 mod errors;
 mod fields;
 mod server;
+mod startup;
+mod tls;
 
 pub use server::{DEFAULT_MAX_CONNECTIONS, ServerConfig, serve};
+pub use startup::AuthMode;
+pub use tls::Tls;

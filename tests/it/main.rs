@@ -9,6 +9,8 @@
 //! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
 //! * `clients`: pgjdbc, psycopg2, SQLAlchemy + pandas, psycopg 3 and pyodbc/psqlODBC programs
 //!   (`tests/clients/`) checking the answers and metadata they get.
+//! * `pgwire_auth`: TLS (`--tls-cert`, `--require-tls`), SCRAM-SHA-256 users and the
+//!   coordinator's first administrator, with psql and tokio-postgres.
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
@@ -18,6 +20,7 @@ mod clients;
 mod cluster;
 mod crawler;
 mod pgwire;
+mod pgwire_auth;
 mod servers;
 mod slt;
 mod sources;
