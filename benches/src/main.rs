@@ -11,6 +11,8 @@ use futures::TryStreamExt;
 use quarry_coordinator::{Engine, EngineConfig, Output, Session, ensure_tpch, text_rows};
 use serde::Serialize;
 
+mod wire;
+
 #[derive(Parser)]
 #[command(name = "quarry-bench")]
 struct Cli {
@@ -22,6 +24,9 @@ struct Cli {
 enum BenchCommand {
     /// TPC-H queries 1 to 22.
     Tpch(TpchArgs),
+    /// PostgreSQL-protocol round-trip latency and large-result throughput, Quarry beside
+    /// the PostgreSQL server, with the same client.
+    Wire(wire::WireArgs),
 }
 
 #[derive(clap::Args)]
@@ -218,6 +223,49 @@ async fn start_cluster(engine: &Engine, args: &TpchArgs) -> Result<(), String> {
         .map_err(|e| e.user_message())
 }
 
+/// Quarry's PostgreSQL front door in this process, on a free loopback port, trusting clients.
+struct LocalServer {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LocalServer {
+    async fn start(engine: &Engine) -> Result<Self, String> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound_tx, bound) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(quarry_pgwire::serve(
+            engine.clone(),
+            quarry_pgwire::ServerConfig {
+                listen: "127.0.0.1:0".into(),
+                max_connections: quarry_pgwire::DEFAULT_MAX_CONNECTIONS,
+                tls: None,
+                require_tls: false,
+                auth: quarry_pgwire::AuthMode::Trust,
+            },
+            move |addr| {
+                let _ = bound_tx.send(addr);
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let addr = bound
+            .await
+            .map_err(|_| "the server did not start".to_string())?;
+        Ok(Self { addr, stop, task })
+    }
+
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 async fn bench(args: TpchArgs) -> Result<(), String> {
     let engine = Engine::open(EngineConfig::new(&args.data_dir))
         .await
@@ -242,29 +290,12 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
             run_all(&mut runner, &args, &queries).await?
         }
         Mode::Pgwire => {
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let (bound_tx, bound) = tokio::sync::oneshot::channel();
-            let server = tokio::spawn(quarry_pgwire::serve(
-                engine.clone(),
-                quarry_pgwire::ServerConfig {
-                    listen: "127.0.0.1:0".into(),
-                    max_connections: quarry_pgwire::DEFAULT_MAX_CONNECTIONS,
-                    tls: None,
-                    require_tls: false,
-                    auth: quarry_pgwire::AuthMode::Trust,
-                },
-                move |addr| {
-                    let _ = bound_tx.send(addr);
-                },
-                async move {
-                    let _ = stopped.await;
-                },
-            ));
-            let addr = bound
-                .await
-                .map_err(|_| "the server did not start".to_string())?;
+            let server = LocalServer::start(&engine).await?;
             let (client, connection) = tokio_postgres::connect(
-                &format!("host=127.0.0.1 port={} user=bench dbname=tpch", addr.port()),
+                &format!(
+                    "host=127.0.0.1 port={} user=bench dbname=tpch",
+                    server.port()
+                ),
                 tokio_postgres::NoTls,
             )
             .await
@@ -273,8 +304,7 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
             let mut runner = PgwireRunner { client };
             runner.run("USE tpch").await?;
             let results = run_all(&mut runner, &args, &queries).await;
-            let _ = stop.send(());
-            let _ = server.await;
+            server.stop().await;
             results?
         }
         Mode::Datafusion => {
@@ -410,8 +440,11 @@ fn print_markdown(report: &Report) {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let BenchCommand::Tpch(args) = cli.command;
-    match bench(args).await {
+    let outcome = match cli.command {
+        BenchCommand::Tpch(args) => bench(args).await,
+        BenchCommand::Wire(args) => wire::bench(args).await,
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("quarry-bench: {e}");
