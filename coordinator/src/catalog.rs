@@ -174,7 +174,7 @@ impl CatalogProvider for MetastoreCatalog {
         }
         // Its pg_attribute gets the type modifiers the library leaves out.
         let schema: Arc<dyn SchemaProvider> = match self.inner.views.get() {
-            Some(context) => Arc::new(crate::pg_attribute::PgCatalogOverlay::new(
+            Some(context) => Arc::new(crate::pg_overlay::PgCatalogOverlay::new(
                 schema,
                 context.catalogs.clone(),
             )),

@@ -212,8 +212,7 @@ impl TableProvider for PgAttribute {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = self.inner.scan(state, None, &[], None).await?;
-        let batches = collect(plan, state.task_ctx()).await?;
+        let batches = read_whole(&self.inner, state).await?;
         let batches = with_type_modifiers(batches, &self.columns().await?)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[batches],
@@ -260,8 +259,7 @@ impl TableProvider for PgClass {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.schema();
-        let plan = self.inner.scan(state, None, &[], None).await?;
-        let batches = collect(plan, state.task_ctx())
+        let batches = read_whole(&self.inner, state)
             .await?
             .into_iter()
             .map(|batch| {
@@ -279,4 +277,13 @@ impl TableProvider for PgClass {
             projection.cloned(),
         )?)
     }
+}
+
+/// Every row of a catalog table (they are small), to amend before answering.
+async fn read_whole(
+    table: &Arc<dyn TableProvider>,
+    state: &dyn Session,
+) -> Result<Vec<RecordBatch>> {
+    let plan = table.scan(state, None, &[], None).await?;
+    collect(plan, state.task_ctx()).await
 }
