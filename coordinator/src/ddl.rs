@@ -643,7 +643,7 @@ async fn repair_table(session: &Session, name: &ObjectName) -> Result<Output> {
             key_names(&table)
         )]);
     }
-    Output::text_rows(&["result"], rows)
+    Output::text_rows(show::RESULT_COLUMNS, rows)
 }
 
 /// Hive's `%XX` escapes in partition folder names.
@@ -737,7 +737,7 @@ async fn analyze_table(session: &Session, name: &ObjectName) -> Result<Output> {
         .set_statistics(&table.database, &table.name, &stats)
         .await?;
     Output::text_rows(
-        &["result"],
+        show::RESULT_COLUMNS,
         vec![vec![format!(
             "{}: {row_count} rows, {file_count} files, {total_bytes} bytes, {} columns analyzed",
             table.qualified_name(),

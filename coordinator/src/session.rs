@@ -27,12 +27,7 @@ pub enum Output {
 impl Output {
     /// Rows from string columns, for SHOW and DESCRIBE results.
     pub fn text_rows(columns: &[&str], rows: Vec<Vec<String>>) -> Result<Output> {
-        let schema: SchemaRef = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| Field::new(*c, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
+        let schema = text_schema(columns);
         let arrays = (0..columns.len())
             .map(|i| {
                 Arc::new(StringArray::from_iter_values(
@@ -47,6 +42,16 @@ impl Output {
             futures::stream::iter(vec![Ok(batch)]),
         ))))
     }
+}
+
+/// The schema of [`Output::text_rows`]: every column is text.
+fn text_schema(columns: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// A user's session. Settings, the current database and prepared state belong to it alone.
@@ -290,6 +295,21 @@ pub enum Prepared {
     },
     /// A DataFusion plan, possibly with `$n` parameters.
     Plan { sql: String, plan: LogicalPlan },
+}
+
+impl Prepared {
+    /// The columns the statement returns, known before it runs (the extended protocol's
+    /// Describe); `None` when it only reports a command tag.
+    pub fn result_schema(&self) -> Option<SchemaRef> {
+        match self {
+            Prepared::Plan { plan, .. } => Some(Arc::clone(plan.schema().inner())),
+            Prepared::Quarry { statement, .. } => {
+                let columns = statement.result_columns()?;
+                let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                Some(text_schema(&columns))
+            }
+        }
+    }
 }
 
 /// Ends a statement's record when it failed or returned no rows; otherwise its rows are
