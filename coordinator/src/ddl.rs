@@ -370,6 +370,15 @@ async fn drop_table(
     if_exists: bool,
     view: bool,
 ) -> Result<Output> {
+    // A temporary table hides a table of the same name, as in PostgreSQL's pg_temp.
+    let temp_name = name.catalog.is_none()
+        && name
+            .database
+            .as_deref()
+            .is_none_or(|db| db == crate::temp::TEMP_SCHEMA);
+    if !view && temp_name && session.drop_temp_table(&name.name)? {
+        return Ok(Output::Done("DROP TABLE".into()));
+    }
     let (database, table_name) = session.resolve(name)?;
     let metastore = session.engine().metastore();
     let existing = metastore.get_table(&database, &table_name).await?;

@@ -30,6 +30,7 @@ mod session;
 mod show;
 pub mod split;
 pub mod system;
+mod temp;
 mod text;
 
 pub use bootstrap::ensure_tpch;

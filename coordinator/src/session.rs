@@ -14,6 +14,7 @@ use crate::cluster::Cluster;
 use crate::engine::Engine;
 use crate::front::{self, ObjectName};
 use crate::system::{QueryRecord, QueryState};
+use crate::temp::{self, TempTables};
 use crate::{CoordinatorError, Result, ddl};
 
 /// What a statement produced.
@@ -63,17 +64,25 @@ pub struct Session {
     user: std::sync::Mutex<String>,
     /// Fires when the client asks to cancel the next statement.
     cancel: std::sync::Mutex<Option<futures::channel::oneshot::Receiver<()>>>,
+    /// This session's temporary tables (its catalog list shows them as `pg_temp`).
+    temp: TempTables,
 }
 
 impl Session {
-    pub(crate) fn new(engine: Engine, ctx: SessionContext) -> Self {
+    pub(crate) fn new(engine: Engine, ctx: SessionContext, temp: TempTables) -> Self {
         Self {
             engine,
             ctx,
             variables: Default::default(),
             user: std::sync::Mutex::new("quarry".to_string()),
             cancel: Default::default(),
+            temp,
         }
+    }
+
+    /// Drops temporary table `name` if this session has one; false otherwise.
+    pub(crate) fn drop_temp_table(&self, name: &str) -> Result<bool> {
+        self.temp.drop_table(name)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -244,12 +253,14 @@ impl Session {
                 statement,
             });
         }
-        let plan = self
-            .ctx
-            .state()
-            .create_logical_plan(&postgres_compatible(sql))
-            .await?;
-        if let LogicalPlan::Ddl(ddl) = &plan {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let mut statement = state.sql_to_statement(&postgres_compatible(sql), &dialect)?;
+        self.temp.qualify(&mut statement)?;
+        let plan = state.statement_to_plan(statement).await?;
+        if let LogicalPlan::Ddl(ddl) = &plan
+            && !matches!(ddl, DdlStatement::CreateMemoryTable(create) if temp::is_temp(create))
+        {
             return Err(CoordinatorError::Unsupported(format!(
                 "{} is not supported here; Quarry's DDL is Hive's (CREATE EXTERNAL TABLE ... LOCATION)",
                 ddl_name(ddl)
@@ -273,6 +284,9 @@ impl Session {
     }
 
     async fn run_plan(&self, plan: LogicalPlan) -> Result<Output> {
+        if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
+            return self.temp.create(&self.ctx, create).await;
+        }
         let tag = command_tag(&plan);
         let df = self.ctx.execute_logical_plan(plan).await?;
         match tag {
