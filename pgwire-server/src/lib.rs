@@ -11,12 +11,19 @@
 //!                                      and streams rows, honouring the portal's row limit
 //! ```
 //!
+//! The front end runs two kinds of statements itself, because their results are
+//! protocol matters: `COPY ... TO STDOUT` (`copy.rs`) and SQL cursors (`cursors.rs`), both
+//! over the session's ordinary query path (`wire.rs`).
+//!
 //! Not built yet (see the pgwire issue): TLS and SCRAM authentication (connections are
-//! trusted, as `quarry local` promises for loopback), pg_catalog for client metadata
-//! queries, COPY, cursors, cancel requests.
+//! trusted, as `quarry local` promises for loopback), COPY FROM.
 
 mod backend;
+mod copy;
+mod cursors;
 mod errors;
 mod server;
+mod wire;
+mod words;
 
 pub use server::{DEFAULT_MAX_CONNECTIONS, ServerConfig, serve};
