@@ -7,6 +7,8 @@
 //! * `crawler`: crawlers over layouts on the S3-protocol server and on local disk, and an
 //!   object store that fails in the middle of a run (`crawler::faults`).
 //! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
+//! * `pgwire_session`: COPY TO STDOUT, cursors, temporary tables and Describe over the
+//!   PostgreSQL protocol, with psql, psycopg 3 and tokio-postgres.
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
@@ -15,6 +17,7 @@ mod cli;
 mod cluster;
 mod crawler;
 mod pgwire;
+mod pgwire_session;
 mod servers;
 mod slt;
 mod sources;

@@ -5,19 +5,19 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
 /// A `quarry local --listen` process on a free loopback port, stopped (by PID) on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     _data: tempfile::TempDir,
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         Self::start_with(&[])
     }
 
     /// Like [`Server::start`], with more options for `quarry local`.
-    fn start_with(options: &[&str]) -> Server {
+    pub(crate) fn start_with(options: &[&str]) -> Server {
         let data = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -54,7 +54,7 @@ impl Server {
         }
     }
 
-    fn psql(&self, sql: &str) -> std::process::Output {
+    pub(crate) fn psql(&self, sql: &str) -> std::process::Output {
         Command::new("psql")
             .args([
                 "-h",
