@@ -91,28 +91,14 @@ pub(crate) fn is_copy(sql: &str) -> bool {
 pub(crate) fn parse(sql: &str) -> Result<CopyStatement, CoordinatorError> {
     let mut words = Words::new(sql)
         .ok_or_else(|| CoordinatorError::Syntax("COPY statement does not tokenize".into()))?;
-    parse_words(&mut words).map_err(|e| match e {
-        CopyError::Syntax(SyntaxError(message)) => CoordinatorError::Syntax(message),
-        CopyError::Unsupported(message) => CoordinatorError::Unsupported(message),
-    })
+    parse_words(&mut words)
 }
 
-enum CopyError {
-    Syntax(SyntaxError),
-    Unsupported(String),
+fn unsupported(message: impl Into<String>) -> CoordinatorError {
+    CoordinatorError::Unsupported(message.into())
 }
 
-impl From<SyntaxError> for CopyError {
-    fn from(e: SyntaxError) -> Self {
-        CopyError::Syntax(e)
-    }
-}
-
-fn unsupported(message: impl Into<String>) -> CopyError {
-    CopyError::Unsupported(message.into())
-}
-
-fn parse_words(w: &mut Words<'_>) -> Result<CopyStatement, CopyError> {
+fn parse_words(w: &mut Words<'_>) -> Result<CopyStatement, CoordinatorError> {
     w.expect_word("COPY")?;
     let query = if w.eat(&Token::LParen) {
         w.parenthesized()?
@@ -163,7 +149,7 @@ fn parse_words(w: &mut Words<'_>) -> Result<CopyStatement, CopyError> {
 
 /// `[WITH] (option [value], ...)` or the pre-9.0 `[WITH] [BINARY] [DELIMITER [AS] 'x']
 /// [NULL [AS] 'x'] [CSV [HEADER] [QUOTE [AS] 'x'] [ESCAPE [AS] 'x'] [FORCE QUOTE cols|*]]`.
-fn copy_options(w: &mut Words<'_>) -> Result<CopyOptions, CopyError> {
+fn copy_options(w: &mut Words<'_>) -> Result<CopyOptions, CoordinatorError> {
     w.eat_word("WITH");
     let mut given: Vec<(String, Option<String>)> = Vec::new();
     let mut force_quote = ForceQuote::None;
@@ -238,7 +224,7 @@ fn copy_options(w: &mut Words<'_>) -> Result<CopyOptions, CopyError> {
     };
     let mut options = CopyOptions::new(format);
     for (name, value) in given {
-        let one_char = |what: &str| -> Result<char, CopyError> {
+        let one_char = |what: &str| -> Result<char, CoordinatorError> {
             let text = value.clone().unwrap_or_default();
             let mut chars = text.chars();
             match (chars.next(), chars.next()) {
