@@ -575,3 +575,64 @@ async fn temporary_tables_on_a_cluster_stay_on_the_coordinator() {
         session_rows(&session, direct).await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_cursors_and_temporary_tables_through_a_coordinator() {
+    use futures::TryStreamExt;
+    let cluster = crate::cluster::TestCluster::start(2).await;
+    let client = cluster.client().await;
+    let query = "SELECT o_orderkey, o_totalprice FROM tpch.orders WHERE o_orderkey < 500 \
+                 ORDER BY o_orderkey";
+    let rows = text_rows(&client, query).await;
+    assert!(!rows.is_empty());
+
+    // COPY of a query the workers run.
+    let stream = client
+        .copy_out(&format!("COPY ({query}) TO STDOUT (FORMAT csv)"))
+        .await
+        .unwrap();
+    let chunks: Vec<_> = stream.try_collect().await.unwrap();
+    let copied: String = chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c.as_ref()).into_owned())
+        .collect();
+    assert_eq!(copied, csv(&[], &rows));
+
+    // A cursor over it, paged.
+    client.simple_query("BEGIN").await.unwrap();
+    client
+        .simple_query(&format!("DECLARE pages CURSOR FOR {query}"))
+        .await
+        .unwrap();
+    let mut fetched = Vec::new();
+    loop {
+        let page = text_rows(&client, "FETCH 37 FROM pages").await;
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 37);
+        fetched.extend(page);
+    }
+    assert_eq!(fetched, rows);
+    client.simple_query("COMMIT").await.unwrap();
+
+    // A temporary table filled by the workers, read on the coordinator, by this session only.
+    client
+        .simple_query(&format!("CREATE TEMP TABLE early AS {query}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text_rows(
+            &client,
+            "SELECT o_orderkey, o_totalprice FROM early ORDER BY o_orderkey"
+        )
+        .await,
+        rows
+    );
+    let other = cluster.client().await;
+    assert!(
+        sqlstate(&other, "SELECT * FROM early")
+            .await
+            .starts_with("42P01")
+    );
+}
