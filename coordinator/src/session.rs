@@ -188,9 +188,23 @@ impl Session {
         sql: &str,
         work: impl std::future::Future<Output = Result<Output>>,
     ) -> Result<Output> {
-        let deadline = self
-            .statement_timeout()?
-            .map(|timeout| tokio::time::Instant::now() + timeout);
+        self.tracked_with(sql, work, true).await
+    }
+
+    /// [`Session::tracked`], with `statement_timeout` applied or not (a cursor's rows are
+    /// read by later statements, each under its own timeout: [`Session::bounded`]).
+    async fn tracked_with(
+        &self,
+        sql: &str,
+        work: impl std::future::Future<Output = Result<Output>>,
+        timed: bool,
+    ) -> Result<Output> {
+        let deadline = match timed {
+            true => self
+                .statement_timeout()?
+                .map(|timeout| tokio::time::Instant::now() + timeout),
+            false => None,
+        };
         let record = self.start_record(sql);
         let cancel = self.cancel.lock().expect("cancel signal").take();
         let mut stop = Stop::new(deadline, cancel);
@@ -283,6 +297,27 @@ impl Session {
         self.tracked(sql, self.run_plan(plan)).await
     }
 
+    /// Runs a plan whose rows a cursor reads over later statements: recorded like any
+    /// statement, but `statement_timeout` does not count from here; each read is bounded
+    /// on its own with [`Session::bounded`].
+    pub async fn open_cursor(&self, sql: &str, plan: LogicalPlan) -> Result<Output> {
+        self.tracked_with(sql, self.run_plan(plan), false).await
+    }
+
+    /// `stream`, stopped with PostgreSQL's errors by this session's `statement_timeout`
+    /// (counted from now) and by the cancel request armed for the current statement.
+    pub fn bounded(&self, stream: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
+        let deadline = self
+            .statement_timeout()?
+            .map(|timeout| tokio::time::Instant::now() + timeout);
+        let cancel = self.cancel.lock().expect("cancel signal").take();
+        Ok(Box::pin(BoundedStream {
+            inner: stream,
+            stop: Stop::new(deadline, cancel),
+            stopped: false,
+        }))
+    }
+
     async fn run_plan(&self, plan: LogicalPlan) -> Result<Output> {
         if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
             return self.temp.create(&self.ctx, create).await;
@@ -360,6 +395,39 @@ struct TrackedStream {
     record: Arc<QueryRecord>,
     cluster: Option<Cluster>,
     stop: Stop,
+}
+
+/// A stream read by one statement, which its deadline or cancel request ends with an
+/// error (then nothing more).
+struct BoundedStream {
+    inner: SendableRecordBatchStream,
+    stop: Stop,
+    stopped: bool,
+}
+
+impl futures::Stream for BoundedStream {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.stopped {
+            return std::task::Poll::Ready(None);
+        }
+        if let std::task::Poll::Ready(reason) = self.stop.poll_stop(cx) {
+            self.stopped = true;
+            let error = CoordinatorError::Cancelled(reason.into());
+            return std::task::Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
+        }
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl datafusion::execution::RecordBatchStream for BoundedStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
 }
 
 /// What can stop a running statement: its deadline (statement_timeout) and the client's

@@ -419,11 +419,13 @@ impl ExtendedQueryHandler for QuarryBackend {
 }
 
 impl QuarryBackend {
-    /// Runs a prepared session statement, binding the portal's parameters to a plan.
+    /// Runs a prepared session statement, binding the portal's parameters to a plan;
+    /// `cursor` when its rows are for a cursor (read by later statements).
     async fn run(
         &self,
         prepared: &Prepared,
         portal: Option<&Portal<WireStatement>>,
+        cursor: bool,
     ) -> PgWireResult<Output> {
         self.cancel.arm(&self.session).await;
         let output = match prepared {
@@ -441,7 +443,11 @@ impl QuarryBackend {
                     }
                     None => plan.clone(),
                 };
-                self.session.execute_plan(sql, plan).await
+                if cursor {
+                    self.session.open_cursor(sql, plan).await
+                } else {
+                    self.session.execute_plan(sql, plan).await
+                }
             }
         };
         output.map_err(user_error)
@@ -456,9 +462,11 @@ impl QuarryBackend {
         in_transaction: bool,
     ) -> PgWireResult<Response> {
         match statement {
-            WireStatement::Session(prepared) => response(self.run(prepared, portal).await?, format),
+            WireStatement::Session(prepared) => {
+                response(self.run(prepared, portal, false).await?, format)
+            }
             WireStatement::Copy { query, options } => {
-                let stream = rows_of(self.run(query, portal).await?, "COPY")?;
+                let stream = rows_of(self.run(query, portal, false).await?, "COPY")?;
                 Ok(Response::CopyOut(
                     copy::copy_out(stream, options.clone()).await?,
                 ))
@@ -474,7 +482,7 @@ impl QuarryBackend {
                         name.clone(),
                     )));
                 }
-                let stream = rows_of(self.run(query, portal).await?, "DECLARE CURSOR")?;
+                let stream = rows_of(self.run(query, portal, true).await?, "DECLARE CURSOR")?;
                 self.cursors
                     .declare(name, stream, *binary, *hold, in_transaction)
                     .map_err(cursor_error)?;
@@ -486,7 +494,12 @@ impl QuarryBackend {
                 moving,
             }) => {
                 let cursor = self.cursors.require(name).map_err(cursor_error)?;
-                let mut rows = cursor.fetch(*count);
+                // Each FETCH has its own statement_timeout and can be cancelled.
+                self.cancel.arm(&self.session).await;
+                let mut rows = self
+                    .session
+                    .bounded(cursor.fetch(*count))
+                    .map_err(user_error)?;
                 if *moving {
                     let mut moved = 0;
                     while let Some(batch) = rows.next().await {
