@@ -286,6 +286,37 @@ async fn cursors_fetch_move_and_close_with_postgresql_errors() {
             .starts_with("34000")
     );
 
+    // statement_timeout bounds each FETCH, not the cursor's life: a cursor read after the
+    // timeout has passed still works, a FETCH that takes longer is stopped with 57014.
+    client
+        .simple_query("SET statement_timeout = '1s'")
+        .await
+        .unwrap();
+    client
+        .simple_query(&format!("DECLARE later CURSOR WITH HOLD FOR {query}"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(text_rows(&client, "FETCH ALL FROM later").await, all);
+    client
+        .simple_query(
+            "DECLARE long CURSOR WITH HOLD FOR SELECT count(*), sum(a.l_quantity * b.l_discount) \
+             FROM tpch.lineitem a JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let stopped = sqlstate(&client, "FETCH 1 FROM long").await;
+    assert_eq!(
+        stopped,
+        "57014 canceling statement due to statement timeout"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    client
+        .simple_query("CLOSE ALL; SET statement_timeout = 0")
+        .await
+        .unwrap();
+
     // psql pages through a result with a cursor when FETCH_COUNT is set; the output is
     // the same as without.
     let plain = stdout_of(&server.psql(query));
