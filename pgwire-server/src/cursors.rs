@@ -8,6 +8,9 @@
 //! `WITHOUT HOLD` (the default) declared inside a transaction block is closed by its
 //! COMMIT or ROLLBACK, as in PostgreSQL; declared outside one (PostgreSQL refuses that),
 //! it lives until CLOSE or the end of the connection.
+//!
+//! `statement_timeout` and cancel requests apply to each FETCH or MOVE, as to any
+//! statement, not to the cursor's whole life.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -317,6 +317,26 @@ async fn cursors_fetch_move_and_close_with_postgresql_errors() {
         .await
         .unwrap();
 
+    // A cancel request stops a running FETCH.
+    client
+        .simple_query(
+            "DECLARE long CURSOR WITH HOLD FOR SELECT count(*), sum(a.l_quantity * b.l_discount) \
+             FROM tpch.lineitem a JOIN tpch.lineitem b ON a.l_suppkey = b.l_suppkey",
+        )
+        .await
+        .unwrap();
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    let stopped = sqlstate(&client, "FETCH 1 FROM long").await;
+    canceller.await.unwrap();
+    assert_eq!(stopped, "57014 canceling statement due to user request");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    client.simple_query("CLOSE long").await.unwrap();
+
     // psql pages through a result with a cursor when FETCH_COUNT is set; the output is
     // the same as without.
     let plain = stdout_of(&server.psql(query));
