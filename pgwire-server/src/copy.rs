@@ -399,6 +399,9 @@ impl CopyState {
             match self.batches.as_mut()?.next().await {
                 Some(Ok(batch)) => {
                     let mut rows = self.encoder.encode_batch(&batch, &self.fields);
+                    if rows.last().is_some_and(Result::is_err) {
+                        self.batches = None;
+                    }
                     if let (Some(Ok(first)), Some(header)) = (rows.first_mut(), &self.header) {
                         let mut data = BytesMut::from(header.as_ref());
                         data.extend_from_slice(&first.data);
@@ -434,20 +437,31 @@ struct CopyRowEncoder {
 }
 
 impl CopyRowEncoder {
+    /// The batch's rows; a value that cannot be encoded ends them with its error.
     fn encode_batch(
         &mut self,
         batch: &RecordBatch,
         fields: &[FieldInfo],
     ) -> Vec<PgWireResult<CopyData>> {
         let schema = batch.schema();
-        (0..batch.num_rows())
-            .map(|row| {
-                for (col, array) in batch.columns().iter().enumerate() {
-                    encode_value(self, array, row, schema.field(col), &fields[col])?;
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let encoded = batch
+                .columns()
+                .iter()
+                .enumerate()
+                .try_for_each(|(col, array)| {
+                    encode_value(self, array, row, schema.field(col), &fields[col])
+                });
+            match encoded {
+                Ok(()) => rows.push(Ok(self.take_row())),
+                Err(e) => {
+                    rows.push(Err(e));
+                    break;
                 }
-                Ok(self.take_row())
-            })
-            .collect()
+            }
+        }
+        rows
     }
 
     fn header(&mut self, fields: &[FieldInfo]) -> Bytes {
