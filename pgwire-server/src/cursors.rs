@@ -428,6 +428,11 @@ mod tests {
             fetch("MOVE 5 FROM c"),
             ("c".into(), FetchCount::Rows(5), true)
         );
+        // psqlODBC's declare/fetch mode, which Tableau's PostgreSQL connection uses.
+        assert_eq!(
+            fetch("fetch 100 in \"SQL_CUR0x5581\""),
+            ("SQL_CUR0x5581".into(), FetchCount::Rows(100), false)
+        );
         assert!(
             parse("FETCH BACKWARD 2 FROM c")
                 .unwrap_err()
