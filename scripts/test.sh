@@ -44,10 +44,16 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-# Real PostgreSQL clients for the wire-protocol tests: psql (preinstalled) and psycopg 3.
-if ! python3 -c "import psycopg" 2>/dev/null; then
-  say "installing psycopg"
-  python3 -m pip install -q "psycopg[binary]==3.3.9"
+# Real PostgreSQL clients for the wire-protocol tests: psql (preinstalled), psycopg 3 and 2,
+# SQLAlchemy with pandas, pgjdbc (Java is preinstalled) and pyodbc over psqlODBC.
+if ! python3 -c "import psycopg, psycopg2, sqlalchemy, pandas, pyodbc" 2>/dev/null; then
+  say "installing the Python drivers"
+  python3 -m pip install -q "psycopg[binary]==3.3.9" "psycopg2-binary==2.9.13" \
+    "sqlalchemy==2.1.9" "pandas==3.1.1" "pyodbc==5.5.0"
+fi
+if [ ! -f /usr/share/java/postgresql.jar ] || ! odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode"; then
+  say "installing pgjdbc and psqlODBC"
+  (apt-get update -qq && apt-get install -y -qq libpostgresql-jdbc-java odbc-postgresql unixodbc) >/dev/null
 fi
 
 say "building"

@@ -5,8 +5,8 @@
 //! Table *definitions* are read from the metastore when a statement is planned, so a
 //! table changed by another process (a crawler, say) is seen at its next use.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock, Weak};
 
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
@@ -172,6 +172,14 @@ impl CatalogProvider for MetastoreCatalog {
                 "schema {name}: use CREATE DATABASE"
             )));
         }
+        // Its pg_attribute gets the type modifiers the library leaves out.
+        let schema: Arc<dyn SchemaProvider> = match self.inner.views.get() {
+            Some(context) => Arc::new(crate::pg_attribute::PgCatalogOverlay::new(
+                schema,
+                context.catalogs.clone(),
+            )),
+            None => schema,
+        };
         let mut system = self.inner.system.write().expect("system schemas lock");
         Ok(system.insert(name.to_string(), schema))
     }
@@ -196,6 +204,17 @@ impl CatalogProvider for MetastoreCatalog {
     }
 }
 
+/// Names of DataFusion's table functions.
+static TABLE_FUNCTIONS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    SessionStateBuilder::new()
+        .with_default_features()
+        .build()
+        .table_functions()
+        .keys()
+        .cloned()
+        .collect()
+});
+
 /// One metastore database as a DataFusion schema.
 #[derive(Debug)]
 struct DatabaseSchema {
@@ -219,6 +238,9 @@ impl SchemaProvider for DatabaseSchema {
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         match table {
             Some(table) => self.catalog.provider_for(table).await.map(Some),
+            // DataFusion looks up every name in FROM as a table first, table functions
+            // (`generate_series(1, 3)`) included; they are not missing tables.
+            None if TABLE_FUNCTIONS.contains(name) => Ok(None),
             // A typed error rather than `None`: the message names the table as the
             // metastore knows it, and the front ends can map it (SQLSTATE 42P01).
             None => Err(DataFusionError::External(Box::new(

@@ -252,6 +252,7 @@ impl Engine {
             .with_runtime_env(Arc::clone(&self.inner.runtime))
             .with_catalog_list(Arc::new(catalogs))
             .with_default_features()
+            .with_optimizer_rule(Arc::new(crate::like_escape::LikeEscape))
             .build();
         if let Some(cluster) = self.cluster() {
             state = cluster.upgrade(state)?;
@@ -262,6 +263,9 @@ impl Engine {
             datafusion_pg_catalog::setup_pg_catalog(&ctx, QUARRY_CATALOG, EmptyContextProvider)
         {
             tracing::warn!(error = %e, "pg_catalog is not available in this session");
+        }
+        for function in crate::pg_functions::session_functions() {
+            ctx.register_udf(function);
         }
         Ok(Session::new(self.clone(), ctx, temp))
     }

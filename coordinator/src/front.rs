@@ -841,6 +841,14 @@ impl<'a> Parser<'a> {
 
     fn parse_show(&mut self) -> Result<Option<Statement>> {
         self.next();
+        // PostgreSQL's spelling of `SHOW transaction_isolation` (SQLAlchemy sends it).
+        if self.tokens.len() == self.pos + 3
+            && self.eat_words(&["TRANSACTION", "ISOLATION", "LEVEL"])
+        {
+            return Ok(Some(Statement::ShowVariable {
+                name: "transaction_isolation".into(),
+            }));
+        }
         if let Some(Token::Word(w)) = self.peek().cloned()
             && self.tokens.len() == self.pos + 1
             && !w.value.eq_ignore_ascii_case("ALL")

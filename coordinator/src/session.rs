@@ -1,5 +1,6 @@
 //! [`Session`]: one user's connection: current database, settings, and statement execution.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
@@ -9,6 +10,13 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, BinaryOperator, CastKind, DataType as SqlDataType, Expr as SqlExpr, FunctionArg,
+    FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr, Subscript, TableFactor,
+    TableWithJoins, Value as SqlValue, visit_expressions, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser as SqlParser;
 
 use crate::cluster::Cluster;
 use crate::engine::Engine;
@@ -60,7 +68,7 @@ pub struct Session {
     engine: Engine,
     ctx: SessionContext,
     /// Client settings outside DataFusion's namespaces (`SET application_name = ...`).
-    variables: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    variables: Settings,
     user: std::sync::Mutex<String>,
     /// Fires when the client asks to cancel the next statement.
     cancel: std::sync::Mutex<Option<futures::channel::oneshot::Receiver<()>>>,
@@ -70,10 +78,12 @@ pub struct Session {
 
 impl Session {
     pub(crate) fn new(engine: Engine, ctx: SessionContext, temp: TempTables) -> Self {
+        let variables = Settings::default();
+        ctx.register_udf(crate::pg_functions::current_setting(Arc::clone(&variables)));
         Self {
             engine,
             ctx,
-            variables: Default::default(),
+            variables,
             user: std::sync::Mutex::new("quarry".to_string()),
             cancel: Default::default(),
             temp,
@@ -104,24 +114,7 @@ impl Session {
 
     /// A client setting: one set in this session, else the value PostgreSQL clients expect.
     pub fn variable(&self, name: &str) -> Option<String> {
-        if let Some(value) = self.variables.lock().expect("session variables").get(name) {
-            return Some(value.clone());
-        }
-        let default = match name {
-            "server_version" => concat!("15.0 (Quarry ", env!("CARGO_PKG_VERSION"), ")"),
-            "server_version_num" => "150000",
-            "server_encoding" | "client_encoding" => "UTF8",
-            "standard_conforming_strings" | "integer_datetimes" => "on",
-            "datestyle" => "ISO, MDY",
-            "timezone" => "UTC",
-            "transaction_isolation" => "read committed",
-            "default_transaction_read_only" | "transaction_read_only" => "off",
-            "search_path" => return Some(self.current_database()),
-            "application_name" => "",
-            "max_identifier_length" => "63",
-            _ => return None,
-        };
-        Some(default.to_string())
+        setting(&self.variables, name, &self.current_database())
     }
 
     /// The current database (`USE db` changes it).
@@ -526,15 +519,451 @@ impl Drop for TrackedStream {
     }
 }
 
+/// One session's client settings (`SET application_name = ...`), shared with its
+/// `current_setting()`.
+pub(crate) type Settings = Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+
+/// A client setting: one set in the session, else the value PostgreSQL clients expect.
+pub(crate) fn setting(settings: &Settings, name: &str, current_database: &str) -> Option<String> {
+    if let Some(value) = settings.lock().expect("session variables").get(name) {
+        return Some(value.clone());
+    }
+    let default = match name {
+        "server_version" => crate::SERVER_VERSION,
+        "server_version_num" => "150000",
+        "server_encoding" | "client_encoding" => "UTF8",
+        "standard_conforming_strings" | "integer_datetimes" => "on",
+        "datestyle" => "ISO, MDY",
+        "timezone" => "UTC",
+        "transaction_isolation" => "read committed",
+        "default_transaction_read_only" | "transaction_read_only" => "off",
+        "search_path" => return Some(current_database.to_string()),
+        "application_name" => "",
+        "max_identifier_length" => "63",
+        "default_table_access_method" => "heap",
+        _ => return None,
+    };
+    Some(default.to_string())
+}
+
 /// The statement rewritten for what PostgreSQL clients send (`'t'::regclass`,
 /// `OPERATOR(pg_catalog.~)`, `= ANY(array)`, psql's catalog queries, ...); the statement
 /// itself when the rewriter does not take it (DataFusion-only syntax).
 fn postgres_compatible(sql: &str) -> String {
+    let sql = with_quarry_rewrites(sql);
     let parser = datafusion_pg_catalog::sql::PostgresCompatibilityParser::new();
-    match parser.parse(sql) {
+    match parser.parse(&sql) {
         Ok(statements) if statements.len() == 1 => statements[0].to_string(),
-        _ => sql.to_string(),
+        _ => sql,
     }
+}
+
+/// Quarry's own rewrites of what clients send, applied before datafusion-pg-catalog's (which
+/// would otherwise turn `'f'::regproc` into a lookup that cannot be compared with `typinput`).
+fn with_quarry_rewrites(sql: &str) -> String {
+    let Ok(mut statements) = SqlParser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return sql.to_string();
+    };
+    let [statement] = statements.as_mut_slice() else {
+        return sql.to_string();
+    };
+    let catalog_query = sql.to_ascii_lowercase().contains("pg_catalog.");
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |expr| {
+        changed |= dot_access_to_subscript(expr);
+        changed |= subquery_of_pg_sequence(expr);
+        // Only where subqueries look rows up by OID (see the function).
+        if catalog_query {
+            changed |= aggregate_scalar_subquery(expr);
+        }
+        changed |= hoist_outer_conditions(expr);
+        changed |= regproc_literal_as_text(expr);
+        changed |= no_serial_sequence(expr);
+        changed |= subscripts_as_series(expr);
+        changed |= regtype_lookup(expr);
+        ControlFlow::<()>::Continue(())
+    });
+    if changed {
+        statement.to_string()
+    } else {
+        sql.to_string()
+    }
+}
+
+/// A scalar subquery reading only `pg_sequence` (SQLAlchemy's identity options, correlated
+/// in a way DataFusion cannot plan): Quarry has no sequences, pg_sequence is empty, so the
+/// subquery is NULL. Aggregates over it are left alone (`count` of nothing is 0).
+fn subquery_of_pg_sequence(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Subquery(query) = expr else {
+        return false;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let [from] = select.from.as_slice() else {
+        return false;
+    };
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return false;
+    };
+    let name = name.to_string().to_ascii_lowercase();
+    let reads_sequences =
+        from.joins.is_empty() && (name == "pg_sequence" || name == "pg_catalog.pg_sequence");
+    let aggregates = select.projection.iter().any(|item| {
+        matches!(item,
+            SelectItem::UnnamedExpr(SqlExpr::Function(f)) | SelectItem::ExprWithAlias { expr: SqlExpr::Function(f), .. }
+                if AGGREGATES.contains(&f.name.to_string().to_ascii_lowercase().as_str()))
+    });
+    if !reads_sequences || aggregates || select.projection.len() != 1 {
+        return false;
+    }
+    *expr = SqlExpr::value(SqlValue::Null);
+    true
+}
+
+/// `(SELECT e FROM t WHERE outer.c AND t.k = outer.k)`, a scalar subquery with a condition
+/// on the outer row only (SQLAlchemy's column defaults: `WHERE pg_attribute.atthasdef AND
+/// ...`), which DataFusion cannot decorrelate, as `CASE WHEN outer.c THEN (SELECT e FROM t
+/// WHERE t.k = outer.k) END`: the same value (NULL when the condition is not true).
+/// A condition counts as the outer row's when every column in it is qualified by a name that
+/// is not one of the subquery's tables.
+fn hoist_outer_conditions(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Subquery(query) = expr else {
+        return false;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return false;
+    };
+    let Some(selection) = select.selection.take() else {
+        return false;
+    };
+    let inner = relation_names(&select.from);
+    let (outer, kept): (Vec<SqlExpr>, Vec<SqlExpr>) = conjuncts(selection)
+        .into_iter()
+        .partition(|c| only_outer_columns(c, &inner));
+    select.selection = kept.into_iter().reduce(|a, b| SqlExpr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    });
+    let Some(condition) = outer.into_iter().reduce(|a, b| SqlExpr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    }) else {
+        return false;
+    };
+    let case = format!("CASE WHEN {condition} THEN ({query}) END");
+    match SqlParser::new(&PostgreSqlDialect {})
+        .try_with_sql(&case)
+        .and_then(|mut parser| parser.parse_expr())
+    {
+        Ok(parsed) => {
+            *expr = parsed;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The names a query's FROM tables go by: aliases, full names and unqualified names.
+fn relation_names(from: &[TableWithJoins]) -> Vec<String> {
+    let mut names = Vec::new();
+    let relations = from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+    for relation in relations {
+        if let TableFactor::Table { name, alias, .. } = relation {
+            match alias {
+                Some(alias) => names.push(alias.name.value.to_ascii_lowercase()),
+                None => {
+                    names.push(name.to_string().to_ascii_lowercase());
+                    if let Some(last) = name.0.last() {
+                        names.push(last.to_string().to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+/// `a AND b AND c` as `[a, b, c]`.
+fn conjuncts(expr: SqlExpr) -> Vec<SqlExpr> {
+    match expr {
+        SqlExpr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut all = conjuncts(*left);
+            all.extend(conjuncts(*right));
+            all
+        }
+        SqlExpr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                SqlExpr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner)
+        }
+        other => vec![other],
+    }
+}
+
+/// Whether every column `expr` uses is qualified by a name other than `inner`'s, and it uses
+/// at least one (and no subquery).
+fn only_outer_columns(expr: &SqlExpr, inner: &[String]) -> bool {
+    let mut outer_columns = 0;
+    let verdict = visit_expressions(expr, |e| match e {
+        SqlExpr::Identifier(_)
+        | SqlExpr::Subquery(_)
+        | SqlExpr::Exists { .. }
+        | SqlExpr::InSubquery { .. } => ControlFlow::Break(()),
+        SqlExpr::CompoundIdentifier(parts) => {
+            let qualifier = parts[..parts.len() - 1]
+                .iter()
+                .map(|p| p.value.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join(".");
+            if inner.contains(&qualifier) {
+                ControlFlow::Break(())
+            } else {
+                outer_columns += 1;
+                ControlFlow::Continue(())
+            }
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    verdict.is_continue() && outer_columns > 0
+}
+
+/// A correlated scalar subquery without aggregation, `(SELECT c.relkind = 'c' FROM
+/// pg_catalog.pg_class c WHERE c.oid = t.typrelid)` (pgjdbc's `getTypeInfo`), which
+/// DataFusion refuses ("must be aggregated"), as `(SELECT max(...) ...)`. Only in statements
+/// over pg_catalog, where such subqueries look a row up by OID: at most one row matches, so
+/// `max` of it is the row's value. (PostgreSQL would fail on two rows; this picks the larger.)
+fn aggregate_scalar_subquery(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Subquery(query) = expr else {
+        return false;
+    };
+    if query.limit_clause.is_some() || query.order_by.is_some() || query.fetch.is_some() {
+        return false;
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return false;
+    };
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(keys, _) if keys.is_empty());
+    if select.projection.len() != 1
+        || select.selection.is_none()
+        || select.distinct.is_some()
+        || select.having.is_some()
+        || grouped
+    {
+        return false;
+    }
+    let (SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }) =
+        &mut select.projection[0]
+    else {
+        return false;
+    };
+    // An aggregate already returns one row.
+    if let SqlExpr::Function(f) = value
+        && AGGREGATES.contains(&f.name.to_string().to_ascii_lowercase().as_str())
+    {
+        return false;
+    }
+    let wrapped = format!("max({value})");
+    if let Ok(parsed) = SqlParser::new(&PostgreSqlDialect {})
+        .try_with_sql(&wrapped)
+        .and_then(|mut parser| parser.parse_expr())
+    {
+        *value = parsed;
+        return true;
+    }
+    false
+}
+
+/// Aggregate functions PostgreSQL clients use in catalog subqueries.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "json_agg",
+    "first_value",
+];
+
+/// `'pg_catalog.array_in'::regproc` (pgjdbc's type cache compares `typinput` with it): the
+/// function's name as text, which is how pg_catalog's `regproc` columns hold it here.
+fn regproc_literal_as_text(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return false;
+    };
+    if !data_type.to_string().eq_ignore_ascii_case("regproc") {
+        return false;
+    }
+    let SqlExpr::Value(value) = inner.as_ref() else {
+        return false;
+    };
+    let SqlValue::SingleQuotedString(name) = &value.value else {
+        return false;
+    };
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(name).to_string();
+    *expr = SqlExpr::value(SqlValue::SingleQuotedString(name));
+    true
+}
+
+/// `pg_get_serial_sequence(table, column)`: the sequence behind a serial column. Quarry has
+/// no sequences, so it is NULL, PostgreSQL's answer for a column that is not serial. Written
+/// as the NULL itself so that its arguments (SQLAlchemy's inspector passes
+/// `attrelid::regclass::text`, a lookup DataFusion cannot run inside a correlated subquery)
+/// are not planned.
+fn no_serial_sequence(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Function(f) = expr else {
+        return false;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if name != "pg_get_serial_sequence" && name != "pg_catalog.pg_get_serial_sequence" {
+        return false;
+    }
+    *expr = SqlExpr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(SqlExpr::value(SqlValue::Null)),
+        data_type: SqlDataType::Text,
+        array: false,
+        format: None,
+    };
+    true
+}
+
+/// `generate_subscripts(a, 1)`, the subscripts of a one-dimensional array as rows (SQLAlchemy
+/// zips it with `unnest(a)` to number index keys), as `unnest(generate_series(1,
+/// array_length(a, 1)))`: DataFusion has no generate_subscripts, and zips unnests alike.
+fn subscripts_as_series(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Function(f) = expr else {
+        return false;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if name != "generate_subscripts" && name != "pg_catalog.generate_subscripts" {
+        return false;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return false;
+    };
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(dim)),
+    ] = list.args.as_slice()
+    else {
+        return false;
+    };
+    if dim.to_string() != "1" {
+        return false;
+    }
+    let series = format!("unnest(generate_series(1, array_length({array}, 1)))");
+    match SqlParser::new(&PostgreSqlDialect {})
+        .try_with_sql(&series)
+        .and_then(|mut parser| parser.parse_expr())
+    {
+        Ok(parsed) => {
+            *expr = parsed;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// `to_regtype(name)` (psycopg's `TypeInfo.fetch`): the OID of the type called `name`, or
+/// NULL, as a lookup in pg_type by name; SQL's spellings of the built-in types are mapped to
+/// their pg_type names, and a `pg_catalog.` prefix is dropped.
+fn regtype_lookup(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Function(f) = expr else {
+        return false;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if name != "to_regtype" && name != "pg_catalog.to_regtype" {
+        return false;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return false;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(type_name))] = list.args.as_slice() else {
+        return false;
+    };
+    let aliases = [
+        ("integer", "int4"),
+        ("int", "int4"),
+        ("smallint", "int2"),
+        ("bigint", "int8"),
+        ("real", "float4"),
+        ("double precision", "float8"),
+        ("boolean", "bool"),
+        ("decimal", "numeric"),
+        ("character varying", "varchar"),
+        ("character", "bpchar"),
+        ("timestamp without time zone", "timestamp"),
+        ("timestamp with time zone", "timestamptz"),
+        ("time without time zone", "time"),
+        ("time with time zone", "timetz"),
+    ]
+    .iter()
+    .map(|(alias, name)| format!("WHEN '{alias}' THEN '{name}'"))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let lookup = format!(
+        "(SELECT max(t.oid) FROM pg_catalog.pg_type t WHERE t.typname = \
+         CASE lower({type_name}) {aliases} \
+         ELSE regexp_replace(lower({type_name}), '^pg_catalog\\.', '') END)"
+    );
+    match SqlParser::new(&PostgreSqlDialect {})
+        .try_with_sql(&lookup)
+        .and_then(|mut parser| parser.parse_expr())
+    {
+        Ok(parsed) => {
+            *expr = parsed;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// `(expr).field`, PostgreSQL's field access on a composite value (pgjdbc's
+/// `(information_schema._pg_expandarray(i.indkey)).n`), as `(expr)['field']`, the spelling
+/// DataFusion plans.
+fn dot_access_to_subscript(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::CompoundFieldAccess { root, access_chain } = expr else {
+        return false;
+    };
+    if !matches!(root.as_ref(), SqlExpr::Nested(_)) {
+        return false;
+    }
+    let mut changed = false;
+    for access in access_chain.iter_mut() {
+        if let AccessExpr::Dot(SqlExpr::Identifier(field)) = access {
+            let name = SqlValue::SingleQuotedString(field.value.clone());
+            *access = AccessExpr::Subscript(Subscript::Index {
+                index: SqlExpr::value(name),
+            });
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Statements that produce no rows, with their PostgreSQL command tags.

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use arrow_pg::datatypes::df::deserialize_parameters;
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use arrow_pg::datatypes::{encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::SendableRecordBatchStream;
@@ -38,6 +38,7 @@ use quarry_coordinator::{CoordinatorError, Output, Prepared, Session};
 use crate::copy;
 use crate::cursors::{CursorStatement, Cursors};
 use crate::errors::{cursor_error, user_error};
+use crate::fields::pg_fields;
 use crate::wire::{self, WireStatement};
 
 /// The handlers pgwire asks for, for one connection.
@@ -189,11 +190,7 @@ fn query_response(
     stream: SendableRecordBatchStream,
     format: &Format,
 ) -> PgWireResult<QueryResponse> {
-    let fields: Arc<Vec<FieldInfo>> = Arc::new(arrow_schema_to_pg_fields(
-        stream.schema().as_ref(),
-        format,
-        None,
-    )?);
+    let fields: Arc<Vec<FieldInfo>> = Arc::new(pg_fields(stream.schema().as_ref(), format)?);
     let row_fields = Arc::clone(&fields);
     let rows = stream
         .map(
@@ -338,7 +335,7 @@ impl QueryParser for QuarryParser {
         let format = format.unwrap_or(&Format::UnifiedText);
         match statement {
             WireStatement::Session(prepared) => match prepared.result_schema() {
-                Some(schema) => arrow_schema_to_pg_fields(&schema, format, None),
+                Some(schema) => pg_fields(&schema, format),
                 None => Ok(vec![]),
             },
             // The cursor's columns, when it is open (else Execute reports it missing).
@@ -347,7 +344,7 @@ impl QueryParser for QuarryParser {
                 moving: false,
                 ..
             }) => match self.cursors.get(name) {
-                Some(cursor) => arrow_schema_to_pg_fields(&cursor.schema, format, None),
+                Some(cursor) => pg_fields(&cursor.schema, format),
                 None => Ok(vec![]),
             },
             // COPY answers with CopyOutResponse, the others with a command tag.
@@ -386,7 +383,7 @@ impl ExtendedQueryHandler for QuarryBackend {
             } else {
                 Format::UnifiedText
             };
-            let fields = arrow_schema_to_pg_fields(&cursor.schema, &format, None)?;
+            let fields = pg_fields(&cursor.schema, &format)?;
             return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
         }
         self._on_describe(client, message).await

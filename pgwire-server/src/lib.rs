@@ -22,6 +22,7 @@ mod backend;
 mod copy;
 mod cursors;
 mod errors;
+mod fields;
 mod server;
 mod wire;
 mod words;

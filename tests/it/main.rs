@@ -9,11 +9,14 @@
 //! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
 //! * `pgwire_session`: COPY TO STDOUT, cursors, temporary tables and Describe over the
 //!   PostgreSQL protocol, with psql, psycopg 3 and tokio-postgres.
+//! * `clients`: pgjdbc, psycopg2, SQLAlchemy + pandas, psycopg 3 and pyodbc/psqlODBC programs
+//!   (`tests/clients/`) checking the answers and metadata they get.
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
 mod avro;
 mod cli;
+mod clients;
 mod cluster;
 mod crawler;
 mod pgwire;

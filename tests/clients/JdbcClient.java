@@ -1,0 +1,123 @@
+// pgjdbc against a running Quarry: a prepared statement executed past pgjdbc's prepare
+// threshold (so later executions use a named server statement and binary results) and the
+// DatabaseMetaData calls tools make. Usage: java -cp postgresql.jar:. JdbcClient PORT
+// Exits 1 with the first mismatch.
+
+import java.math.BigDecimal;
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.Statement;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.List;
+
+public class JdbcClient {
+    static void check(boolean ok, String what) {
+        if (!ok) {
+            System.err.println("MISMATCH: " + what);
+            System.exit(1);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/quarry?user=jdbc&ApplicationName=jdbc_test";
+        try (Connection conn = DriverManager.getConnection(url)) {
+            DatabaseMetaData meta = conn.getMetaData();
+            check(meta.getDatabaseProductName().equals("PostgreSQL"), "product " + meta.getDatabaseProductName());
+            check(meta.getDatabaseMajorVersion() == 15, "major version " + meta.getDatabaseMajorVersion());
+
+            // Reference answers computed by the simple protocol, compared to the prepared runs.
+            List<String> expected = new ArrayList<>();
+            try (Statement st = conn.createStatement();
+                 ResultSet rs = st.executeQuery(
+                     "SELECT n_regionkey, count(*), min(n_name) FROM tpch.nation GROUP BY n_regionkey ORDER BY n_regionkey")) {
+                while (rs.next()) {
+                    expected.add(rs.getLong(1) + "|" + rs.getLong(2) + "|" + rs.getString(3));
+                }
+            }
+            check(expected.size() == 5, "5 regions, got " + expected);
+
+            // Seven executions: pgjdbc switches to a named statement and binary results at the fifth.
+            try (PreparedStatement ps = conn.prepareStatement(
+                     "SELECT count(*), min(n_name), sum(n_nationkey) FROM tpch.nation WHERE n_regionkey = ?")) {
+                for (int run = 0; run < 7; run++) {
+                    int region = run % 5;
+                    ps.setLong(1, region);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        check(rs.next(), "a row for region " + region);
+                        String got = region + "|" + rs.getLong(1) + "|" + rs.getString(2);
+                        check(got.equals(expected.get(region)), "run " + run + ": " + got + " != " + expected.get(region));
+                        check(!rs.next(), "one row");
+                    }
+                }
+                check(ps.unwrap(org.postgresql.PGStatement.class).isUseServerPrepare(), "server-prepared after 5 runs");
+            }
+
+            // Typed values: decimal, date, text, integer, in binary after the threshold too.
+            try (PreparedStatement ps = conn.prepareStatement(
+                     "SELECT o_orderkey, o_totalprice, o_orderdate, o_orderstatus FROM tpch.orders WHERE o_orderkey = ?")) {
+                String first = null;
+                for (int run = 0; run < 7; run++) {
+                    ps.setLong(1, 1);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        check(rs.next(), "order 1 exists");
+                        BigDecimal price = rs.getBigDecimal(2);
+                        check(price.scale() == 2, "o_totalprice scale 2, got " + price);
+                        String got = rs.getLong(1) + "|" + price + "|" + rs.getDate(3) + "|" + rs.getString(4);
+                        if (first == null) first = got;
+                        check(got.equals(first), "run " + run + ": " + got + " != " + first);
+                        ResultSetMetaData md = rs.getMetaData();
+                        check(md.getColumnType(2) == Types.NUMERIC, "o_totalprice is NUMERIC, got " + md.getColumnTypeName(2));
+                        check(md.getPrecision(2) == 15 && md.getScale(2) == 2,
+                              "o_totalprice numeric(15,2), got (" + md.getPrecision(2) + "," + md.getScale(2) + ")");
+                        check(md.getColumnType(3) == Types.DATE, "o_orderdate is DATE, got " + md.getColumnTypeName(3));
+                    }
+                }
+                System.out.println("order 1: " + first);
+            }
+
+            // DatabaseMetaData, as DBeaver/DataGrip/Tableau's JDBC path ask it.
+            List<String> schemas = new ArrayList<>();
+            try (ResultSet rs = meta.getSchemas()) {
+                while (rs.next()) schemas.add(rs.getString("TABLE_SCHEM"));
+            }
+            check(schemas.contains("tpch") && schemas.contains("default"), "schemas " + schemas);
+
+            List<String> tables = new ArrayList<>();
+            try (ResultSet rs = meta.getTables(null, "tpch", "%", new String[] {"TABLE"})) {
+                while (rs.next()) tables.add(rs.getString("TABLE_NAME"));
+            }
+            check(tables.size() == 8 && tables.contains("lineitem") && tables.contains("region"), "tpch tables " + tables);
+
+            List<String> columns = new ArrayList<>();
+            try (ResultSet rs = meta.getColumns(null, "tpch", "orders", "%")) {
+                while (rs.next()) {
+                    columns.add(rs.getString("COLUMN_NAME") + ":" + rs.getString("TYPE_NAME") + ":" + rs.getInt("ORDINAL_POSITION"));
+                    if (rs.getString("COLUMN_NAME").equals("o_totalprice")) {
+                        check(rs.getInt("DATA_TYPE") == Types.NUMERIC, "o_totalprice DATA_TYPE");
+                        check(rs.getInt("COLUMN_SIZE") == 15 && rs.getInt("DECIMAL_DIGITS") == 2,
+                              "o_totalprice size/digits " + rs.getInt("COLUMN_SIZE") + "/" + rs.getInt("DECIMAL_DIGITS"));
+                    }
+                }
+            }
+            check(columns.size() == 9, "orders has 9 columns: " + columns);
+            check(columns.get(0).startsWith("o_orderkey:") && columns.get(0).endsWith(":1"), "first column " + columns.get(0));
+            System.out.println("orders columns: " + columns);
+
+            try (ResultSet rs = meta.getPrimaryKeys(null, "tpch", "orders")) {
+                check(!rs.next(), "no primary key on an external table");
+            }
+            List<String> types = new ArrayList<>();
+            try (ResultSet rs = meta.getTypeInfo()) {
+                while (rs.next()) types.add(rs.getString("TYPE_NAME"));
+            }
+            check(types.contains("int4") && types.contains("numeric") && types.contains("text") && types.contains("date"),
+                  "type info " + types);
+            System.out.println("jdbc ok");
+        }
+    }
+}
