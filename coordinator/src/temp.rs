@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemorySchemaProvider, SchemaProvider,
@@ -195,6 +195,7 @@ impl SessionCatalogs {
     pub(crate) fn new(inner: Arc<dyn CatalogProviderList>, temp: &TempTables) -> Self {
         let quarry = Arc::new(SessionCatalog {
             inner: inner.catalog(QUARRY_CATALOG),
+            engine_catalogs: Arc::downgrade(&inner),
             temp: Arc::clone(&temp.schema),
             pg_catalog: RwLock::default(),
         });
@@ -226,6 +227,8 @@ impl CatalogProviderList for SessionCatalogs {
 #[derive(Debug)]
 struct SessionCatalog {
     inner: Option<Arc<dyn CatalogProvider>>,
+    /// What pg_attribute's overlay reads type modifiers from.
+    engine_catalogs: Weak<dyn CatalogProviderList>,
     temp: Arc<MemorySchemaProvider>,
     /// This session's pg_catalog: it lists what this session sees, temporary tables too.
     pg_catalog: RwLock<Option<Arc<dyn SchemaProvider>>>,
@@ -271,6 +274,11 @@ impl CatalogProvider for SessionCatalog {
         schema: Arc<dyn SchemaProvider>,
     ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
         if name == "pg_catalog" {
+            // As the engine's catalog does: pg_attribute gets the type modifiers.
+            let schema = Arc::new(crate::pg_attribute::PgCatalogOverlay::new(
+                schema,
+                self.engine_catalogs.clone(),
+            ));
             return Ok(self
                 .pg_catalog
                 .write()
