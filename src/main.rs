@@ -99,6 +99,39 @@ impl TpchOptions {
     }
 }
 
+/// How the PostgreSQL front end secures connections.
+#[derive(Args)]
+struct ServeArgs {
+    /// Connections served at once; more are refused with SQLSTATE 53300.
+    #[arg(long, value_name = "N", default_value_t = quarry_pgwire::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// PEM certificate (chain) for TLS; clients asking for TLS (sslmode=require) get it.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Refuse connections without TLS (FATAL, SQLSTATE 28000).
+    #[arg(long, requires = "tls_cert")]
+    require_tls: bool,
+    /// Creates this administrator, with the password in QUARRY_ADMIN_PASSWORD, when the
+    /// user does not exist yet (passwords required: the coordinator, local --auth scram).
+    #[arg(long, value_name = "NAME")]
+    admin_user: Option<String>,
+}
+
+/// The environment variable holding the first administrator's password.
+const ADMIN_PASSWORD_ENV: &str = "QUARRY_ADMIN_PASSWORD";
+
+/// How `quarry local --listen` authenticates.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LocalAuth {
+    /// Any user name, no password (for loopback use).
+    Trust,
+    /// SCRAM-SHA-256 passwords of the users in the metastore.
+    Scram,
+}
+
 #[derive(Args)]
 struct LocalArgs {
     #[command(flatten)]
@@ -108,9 +141,12 @@ struct LocalArgs {
     /// Also serve the PostgreSQL wire protocol on HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
-    /// Connections served at once; more are refused with SQLSTATE 53300.
-    #[arg(long, value_name = "N", default_value_t = quarry_pgwire::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
+    /// Authentication of --listen connections: trust (any user, no password) or scram
+    /// (passwords of the users in the metastore).
+    #[arg(long, value_enum, default_value_t = LocalAuth::Trust)]
+    auth: LocalAuth,
+    #[command(flatten)]
+    serve: ServeArgs,
     #[command(flatten)]
     script: ScriptArgs,
 }
@@ -124,9 +160,8 @@ struct CoordinatorArgs {
     /// Where the PostgreSQL front end listens.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5433")]
     listen: String,
-    /// Connections served at once; more are refused with SQLSTATE 53300.
-    #[arg(long, value_name = "N", default_value_t = quarry_pgwire::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Where the scheduler listens for workers (gRPC).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
     scheduler_listen: String,
@@ -274,12 +309,37 @@ async fn open_engine(data: &DataArgs) -> Result<Engine, String> {
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Local(args) => {
+            let auth = match args.auth {
+                LocalAuth::Trust => quarry_pgwire::AuthMode::Trust,
+                LocalAuth::Scram => quarry_pgwire::AuthMode::Scram,
+            };
+            if args.listen.is_none()
+                && (args.serve.tls_cert.is_some()
+                    || args.auth == LocalAuth::Scram
+                    || args.serve.admin_user.is_some())
+            {
+                return Err(
+                    "--tls-cert, --auth scram and --admin-user are options of --listen".into(),
+                );
+            }
+            if args.serve.admin_user.is_some() && args.auth == LocalAuth::Trust {
+                return Err(
+                    "--admin-user creates a user to log in with: it needs --auth scram \
+                     (trusted connections need no users)"
+                        .into(),
+                );
+            }
+            let tls = args.serve.load_tls()?;
             let engine = open_engine(&args.data).await?;
+            // Before anything slow: a server nobody can log in to is a startup error.
+            if auth == quarry_pgwire::AuthMode::Scram {
+                args.serve.ensure_admin(&engine).await?;
+            }
             args.tpch.ensure(&engine).await?;
             let Some(listen) = args.listen else {
                 return shell::run(engine, Script::from(args.script)).await;
             };
-            let server = start_server(engine.clone(), listen, args.max_connections).await?;
+            let server = start_server(engine.clone(), listen, &args.serve, tls, auth).await?;
             let scheduler = quarry_crawler::spawn_scheduler(engine.crawlers().clone());
             let code = shell::run(engine, Script::from(args.script)).await?;
             // The end of the shell's input ends the shell, not the server.
@@ -325,7 +385,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 
 async fn run_coordinator(args: CoordinatorArgs) -> Result<ExitCode, String> {
     let secret = ClusterSecret::from_env("coordinator")?;
+    let tls = args.serve.load_tls()?;
     let engine = open_engine(&args.data).await?;
+    // Before anything slow: a coordinator nobody can log in to is a startup error.
+    args.serve.ensure_admin(&engine).await?;
     args.tpch.ensure(&engine).await?;
     let listener = tokio::net::TcpListener::bind(&args.scheduler_listen)
         .await
@@ -338,7 +401,14 @@ async fn run_coordinator(args: CoordinatorArgs) -> Result<ExitCode, String> {
         cluster.address()
     );
     let scheduler = quarry_crawler::spawn_scheduler(engine.crawlers().clone());
-    let server = start_server(engine, args.listen, args.max_connections).await?;
+    let server = start_server(
+        engine,
+        args.listen,
+        &args.serve,
+        tls,
+        quarry_pgwire::AuthMode::Scram,
+    )
+    .await?;
     wait_for_stop_signal().await;
     scheduler.abort();
     server.stop().await?;
@@ -472,16 +542,79 @@ impl RunningServer {
     }
 }
 
+impl ServeArgs {
+    /// The TLS certificate and key, when given; an unusable one is an error naming the file.
+    fn load_tls(&self) -> Result<Option<quarry_pgwire::Tls>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => quarry_pgwire::Tls::load(cert, key).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Creates the administrator named by --admin-user when missing; fails when nobody
+    /// could log in.
+    async fn ensure_admin(&self, engine: &Engine) -> Result<(), String> {
+        let password = std::env::var(ADMIN_PASSWORD_ENV).ok();
+        let admin = match (&self.admin_user, &password) {
+            (Some(name), Some(password)) => Some((name.as_str(), password.as_str())),
+            (Some(name), None) => {
+                let exists = engine
+                    .metastore()
+                    .get_user(name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some();
+                if !exists {
+                    return Err(format!(
+                        "--admin-user {name}: set the password of the new administrator in \
+                         the environment variable {ADMIN_PASSWORD_ENV}"
+                    ));
+                }
+                None
+            }
+            (None, _) => None,
+        };
+        let outcome = engine
+            .ensure_admin(admin)
+            .await
+            .map_err(|e| e.user_message())?;
+        if let (quarry_coordinator::users::AdminBootstrap::Created, Some(name)) =
+            (outcome, &self.admin_user)
+        {
+            eprintln!("quarry: created administrator \"{name}\"");
+        }
+        Ok(())
+    }
+}
+
 async fn start_server(
     engine: Engine,
     listen: String,
-    max_connections: usize,
+    serve: &ServeArgs,
+    tls: Option<quarry_pgwire::Tls>,
+    auth: quarry_pgwire::AuthMode,
 ) -> Result<RunningServer, String> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (bound_tx, bound) = tokio::sync::oneshot::channel();
+    let security = format!(
+        "{}; {}",
+        match auth {
+            quarry_pgwire::AuthMode::Trust =>
+                "connections are trusted (any user name, no password; --auth scram requires passwords)",
+            quarry_pgwire::AuthMode::Scram => "passwords are required (SCRAM-SHA-256)",
+        },
+        match (&tls, serve.require_tls) {
+            (None, _) => "no TLS (--tls-cert/--tls-key to offer it)",
+            (Some(_), false) => "TLS offered",
+            (Some(_), true) => "TLS required",
+        }
+    );
     let config = quarry_pgwire::ServerConfig {
         listen: listen.clone(),
-        max_connections,
+        max_connections: serve.max_connections,
+        tls,
+        require_tls: serve.require_tls,
+        auth,
     };
     let task = tokio::spawn(quarry_pgwire::serve(
         engine,
@@ -495,9 +628,7 @@ async fn start_server(
     ));
     match bound.await {
         Ok(addr) => {
-            eprintln!(
-                "quarry: serving the PostgreSQL protocol on {addr}; connections are trusted (any user name, no password)"
-            );
+            eprintln!("quarry: serving the PostgreSQL protocol on {addr}; {security}");
             Ok(RunningServer { stop, task })
         }
         Err(_) => {

@@ -24,20 +24,23 @@ pub struct Remote {
 
 impl Remote {
     pub async fn connect(host: &str, port: u16, user: &str) -> Result<Remote, String> {
-        let (client, connection) = tokio_postgres::Config::new()
+        let mut config = tokio_postgres::Config::new();
+        config
             .host(host)
             .port(port)
             .user(user)
             .dbname("quarry")
-            .application_name("quarry shell")
-            .connect(NoTls)
-            .await
-            .map_err(|e| {
-                let cause = std::error::Error::source(&e)
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default();
-                format!("cannot connect to {host}:{port}: {e}{cause}")
-            })?;
+            .application_name("quarry shell");
+        // As psql: a server that requires passwords gets the one in PGPASSWORD.
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            config.password(password);
+        }
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            format!("cannot connect to {host}:{port}: {e}{cause}")
+        })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 eprintln!("ERROR: connection lost: {e}");

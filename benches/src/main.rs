@@ -249,6 +249,9 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
                 quarry_pgwire::ServerConfig {
                     listen: "127.0.0.1:0".into(),
                     max_connections: quarry_pgwire::DEFAULT_MAX_CONNECTIONS,
+                    tls: None,
+                    require_tls: false,
+                    auth: quarry_pgwire::AuthMode::Trust,
                 },
                 move |addr| {
                     let _ = bound_tx.send(addr);

@@ -146,6 +146,9 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
             crate::connectors::drop_catalog(session, name, if_exists).await
         }
         Statement::ShowCatalogs => crate::connectors::show_catalogs(session).await,
+        Statement::CreateUser { .. } | Statement::AlterUser { .. } | Statement::DropUser { .. } => {
+            crate::users::execute(session, statement).await
+        }
         Statement::ShowDatabases { .. }
         | Statement::ShowTables { .. }
         | Statement::Describe { .. }

@@ -14,6 +14,9 @@ pub enum CoordinatorError {
     CatalogNotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The session's user may not run the statement.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The statement was stopped (statement_timeout, cancel request).
     #[error("{0}")]
     Cancelled(String),

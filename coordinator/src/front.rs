@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::dialect::HiveDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::crawler_statements::CrawlerStatement;
 use crate::{CoordinatorError, Result};
@@ -51,6 +51,16 @@ pub struct CreateTable {
 
 /// A partition spec: `(k1='v1', k2=2)`, keys lower-cased, values as text.
 pub type PartitionSpec = Vec<(String, String)>;
+
+/// A password as typed in `CREATE/ALTER USER`: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
 
 /// The statements Quarry's front parser owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +153,91 @@ pub enum Statement {
         if_exists: bool,
     },
     ShowCatalogs,
+    /// `CREATE USER name [WITH] PASSWORD '...' [SUPERUSER | NOSUPERUSER]`.
+    CreateUser {
+        name: String,
+        password: Password,
+        admin: bool,
+    },
+    /// `ALTER USER name [WITH] [PASSWORD '...'] [SUPERUSER | NOSUPERUSER]`.
+    AlterUser {
+        name: String,
+        password: Option<Password>,
+        admin: Option<bool>,
+    },
+    DropUser {
+        name: String,
+        if_exists: bool,
+    },
+}
+
+/// `sql` as it may be logged or shown: the string after `PASSWORD` (CREATE/ALTER USER) or
+/// `password =` (CREATE CATALOG options) becomes `'***'`.
+pub fn redact_passwords(sql: &str) -> std::borrow::Cow<'_, str> {
+    let Ok(tokens) = Tokenizer::new(&HiveDialect {}, sql)
+        .with_unescape(false)
+        .tokenize_with_location()
+    else {
+        // Not tokenizable (an unterminated quote): keep nothing after a password keyword.
+        return match sql.to_ascii_uppercase().find("PASSWORD") {
+            Some(at) => format!("{} ***", &sql[..at + "PASSWORD".len()]).into(),
+            None => sql.into(),
+        };
+    };
+    let words: Vec<&TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let mut secrets = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if !matches!(&word.token, Token::Word(w) if w.value.eq_ignore_ascii_case("PASSWORD")) {
+            continue;
+        }
+        let mut j = i + 1;
+        if matches!(words.get(j).map(|t| &t.token), Some(Token::Eq)) {
+            j += 1;
+        }
+        if let Some(literal) = words.get(j)
+            && matches!(
+                literal.token,
+                Token::SingleQuotedString(_) | Token::DoubleQuotedString(_)
+            )
+        {
+            secrets.push((
+                byte_offset(sql, literal.span.start),
+                byte_offset(sql, literal.span.end),
+            ));
+        }
+    }
+    if secrets.is_empty() {
+        return sql.into();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (start, end) in secrets {
+        out.push_str(&sql[last..start]);
+        out.push_str("'***'");
+        last = end;
+    }
+    out.push_str(&sql[last..]);
+    out.into()
+}
+
+/// Byte offset in `sql` of a tokenizer location (1-based line and character column).
+fn byte_offset(sql: &str, location: Location) -> usize {
+    let (line, column) = (location.line as usize, location.column as usize);
+    let line_start: usize = sql
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = &sql[line_start..];
+    line_start
+        + rest
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len())
 }
 
 /// Parses one statement if it is Quarry's; `Ok(None)` hands it to DataFusion.
@@ -434,30 +529,26 @@ impl<'a> Parser<'a> {
 
     /// Byte offset in the SQL text where the current token starts.
     fn offset_of_current(&self) -> usize {
-        let Some(token) = self.tokens.get(self.pos) else {
-            return self.sql.len();
-        };
-        let (line, column) = (
-            token.span.start.line as usize,
-            token.span.start.column as usize,
-        );
-        let line_start: usize = self
-            .sql
-            .split_inclusive('\n')
-            .take(line.saturating_sub(1))
-            .map(str::len)
-            .sum();
-        let rest = &self.sql[line_start..];
-        line_start
-            + rest
-                .char_indices()
-                .nth(column.saturating_sub(1))
-                .map(|(i, _)| i)
-                .unwrap_or(rest.len())
+        match self.tokens.get(self.pos) {
+            Some(token) => byte_offset(self.sql, token.span.start),
+            None => self.sql.len(),
+        }
     }
 
     fn parse_create(&mut self) -> Result<Option<Statement>> {
         self.next();
+        if self.eat_word("USER") {
+            let name = self.ident("user name")?;
+            let (password, admin) = self.user_options()?;
+            let Some(password) = password else {
+                return Err(syntax(format!("CREATE USER {name} needs a PASSWORD '...'")));
+            };
+            return Ok(Some(Statement::CreateUser {
+                name,
+                password,
+                admin: admin.unwrap_or(false),
+            }));
+        }
         if self.eat_word("CATALOG") {
             return self.parse_create_catalog().map(Some);
         }
@@ -504,6 +595,37 @@ impl<'a> Parser<'a> {
             if_not_exists,
             options,
         })
+    }
+
+    /// `[WITH] [PASSWORD '...'] [SUPERUSER | NOSUPERUSER]` (any order) of CREATE/ALTER USER.
+    /// Errors never quote a string literal: it may be (part of) a password.
+    fn user_options(&mut self) -> Result<(Option<Password>, Option<bool>)> {
+        self.eat_word("WITH");
+        let (mut password, mut admin) = (None, None);
+        loop {
+            if self.eat_word("PASSWORD") {
+                match self.peek() {
+                    Some(Token::SingleQuotedString(text)) => {
+                        password = Some(Password(text.replace("''", "'")));
+                        self.pos += 1;
+                    }
+                    _ => return Err(syntax("expected the password as a quoted string")),
+                }
+            } else if self.eat_word("SUPERUSER") {
+                admin = Some(true);
+            } else if self.eat_word("NOSUPERUSER") {
+                admin = Some(false);
+            } else {
+                break;
+            }
+        }
+        while self.eat(&Token::SemiColon) {}
+        match self.peek() {
+            None | Some(Token::EOF) => Ok((password, admin)),
+            Some(_) => Err(syntax(
+                "unexpected text in a user statement; expected PASSWORD '...', SUPERUSER or NOSUPERUSER",
+            )),
+        }
     }
 
     /// `[WITH (key = value, ...)]` of CREATE CATALOG and CREATE CRAWLER, in order.
@@ -756,6 +878,13 @@ impl<'a> Parser<'a> {
 
     fn parse_drop(&mut self) -> Result<Option<Statement>> {
         self.next();
+        if self.eat_word("USER") {
+            let if_exists = self.if_exists();
+            return Ok(Some(Statement::DropUser {
+                if_exists,
+                name: self.ident("user name")?,
+            }));
+        }
         if self.eat_word("CRAWLER") {
             let if_exists = self.if_exists();
             return Ok(Some(Statement::Crawler(CrawlerStatement::Drop {
@@ -943,6 +1072,20 @@ impl<'a> Parser<'a> {
 
     fn parse_alter(&mut self) -> Result<Option<Statement>> {
         self.next();
+        if self.eat_word("USER") {
+            let name = self.ident("user name")?;
+            let (password, admin) = self.user_options()?;
+            if password.is_none() && admin.is_none() {
+                return Err(syntax(format!(
+                    "ALTER USER {name} needs PASSWORD '...', SUPERUSER or NOSUPERUSER"
+                )));
+            }
+            return Ok(Some(Statement::AlterUser {
+                name,
+                password,
+                admin,
+            }));
+        }
         if !self.eat_word("TABLE") {
             return Ok(None);
         }
@@ -1189,5 +1332,78 @@ mod tests {
         assert!(err.to_string().contains("expected a location"), "{err}");
         let err = parse("DROP DATABASE d RESTRICT extra").unwrap_err();
         assert!(err.to_string().contains("unexpected \"extra\""), "{err}");
+    }
+
+    #[test]
+    fn user_statements() {
+        assert_eq!(
+            parse_ok("CREATE USER Alice WITH PASSWORD 'it''s s3cret'"),
+            Statement::CreateUser {
+                name: "alice".into(),
+                password: Password("it's s3cret".into()),
+                admin: false,
+            }
+        );
+        assert_eq!(
+            parse_ok("create user bob password 'x' superuser;"),
+            Statement::CreateUser {
+                name: "bob".into(),
+                password: Password("x".into()),
+                admin: true,
+            }
+        );
+        assert_eq!(
+            parse_ok("ALTER USER bob PASSWORD 'y'"),
+            Statement::AlterUser {
+                name: "bob".into(),
+                password: Some(Password("y".into())),
+                admin: None,
+            }
+        );
+        assert_eq!(
+            parse_ok("ALTER USER bob WITH NOSUPERUSER"),
+            Statement::AlterUser {
+                name: "bob".into(),
+                password: None,
+                admin: Some(false),
+            }
+        );
+        assert_eq!(
+            parse_ok("DROP USER IF EXISTS bob"),
+            Statement::DropUser {
+                name: "bob".into(),
+                if_exists: true,
+            }
+        );
+        assert!(parse("CREATE USER carol").is_err());
+        // Errors never repeat a string: it may be a password.
+        let err = parse("CREATE USER carol PASSWORD 'abc' 'def'").unwrap_err();
+        assert!(!err.to_string().contains("def"), "{err}");
+        let err = parse("CREATE USER carol PASSWORD hunter2").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!format!("{:?}", parse_ok("CREATE USER c PASSWORD 'pw1'")).contains("pw1"));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_passwords("CREATE USER a WITH PASSWORD 'it''s x' SUPERUSER"),
+            "CREATE USER a WITH PASSWORD '***' SUPERUSER"
+        );
+        assert_eq!(
+            redact_passwords("alter user a password 'p'"),
+            "alter user a password '***'"
+        );
+        assert_eq!(
+            redact_passwords(
+                "CREATE CATALOG pg USING postgres WITH (host = 'h',\n password = 'é s', user = 'u')"
+            ),
+            "CREATE CATALOG pg USING postgres WITH (host = 'h',\n password = '***', user = 'u')"
+        );
+        assert_eq!(redact_passwords("SELECT 'password'"), "SELECT 'password'");
+        assert_eq!(
+            redact_passwords("CREATE USER a PASSWORD 'unterminated"),
+            "CREATE USER a PASSWORD ***"
+        );
     }
 }

@@ -35,6 +35,7 @@ pub mod split;
 pub mod system;
 mod temp;
 mod text;
+pub mod users;
 
 pub use bootstrap::ensure_tpch;
 pub use cluster::Cluster;

@@ -70,6 +70,8 @@ pub struct Session {
     /// Client settings outside DataFusion's namespaces (`SET application_name = ...`).
     variables: Settings,
     user: std::sync::Mutex<String>,
+    /// May manage users (see [`crate::users`]).
+    admin: std::sync::atomic::AtomicBool,
     /// Fires when the client asks to cancel the next statement.
     cancel: std::sync::Mutex<Option<futures::channel::oneshot::Receiver<()>>>,
     /// This session's temporary tables (its catalog list shows them as `pg_temp`).
@@ -77,17 +79,22 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session of user `quarry`, an administrator (as a trusted connection is), with
+    /// `temp` for its temporary tables.
     pub(crate) fn new(engine: Engine, ctx: SessionContext, temp: TempTables) -> Self {
         let variables = Settings::default();
         ctx.register_udf(crate::pg_functions::current_setting(Arc::clone(&variables)));
-        Self {
+        let session = Self {
             engine,
             ctx,
             variables,
-            user: std::sync::Mutex::new("quarry".to_string()),
+            user: std::sync::Mutex::new(String::new()),
+            admin: std::sync::atomic::AtomicBool::new(true),
             cancel: Default::default(),
             temp,
-        }
+        };
+        session.set_user("quarry");
+        session
     }
 
     /// Drops temporary table `name` if this session has one; false otherwise.
@@ -157,8 +164,20 @@ impl Session {
         self.user.lock().expect("session user").clone()
     }
 
+    /// Sets the user; `current_user` and `session_user` report it.
     pub fn set_user(&self, user: &str) {
         *self.user.lock().expect("session user") = user.to_string();
+        self.ctx.register_udf(session_user_udf(user));
+    }
+
+    /// Whether this session may create, alter and drop users.
+    pub fn is_admin(&self) -> bool {
+        self.admin.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_admin(&self, admin: bool) {
+        self.admin
+            .store(admin, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs one statement (no trailing `;` needed). Quarry's own statements are executed
@@ -236,7 +255,10 @@ impl Session {
     /// Records a statement in `system.runtime.queries`; in distributed mode its id also
     /// names the scheduler's job, which `system.runtime.tasks` shows.
     fn start_record(&self, sql: &str) -> Arc<QueryRecord> {
-        let record = self.engine.runtime_state().start_query(&self.user(), sql);
+        let record = self
+            .engine
+            .runtime_state()
+            .start_query(&self.user(), &front::redact_passwords(sql));
         if self.engine.cluster().is_some() {
             let state = self.ctx.state_ref();
             let mut state = state.write();
@@ -544,6 +566,23 @@ pub(crate) fn setting(settings: &Settings, name: &str, current_database: &str) -
         _ => return None,
     };
     Some(default.to_string())
+}
+
+/// `session_user` (and `current_user`, which pg_catalog's rewrite turns into it) as the
+/// session's user.
+fn session_user_udf(user: &str) -> datafusion::logical_expr::ScalarUDF {
+    let user = user.to_string();
+    datafusion::logical_expr::create_udf(
+        "session_user",
+        vec![],
+        DataType::Utf8,
+        datafusion::logical_expr::Volatility::Stable,
+        Arc::new(move |_args: &[datafusion::logical_expr::ColumnarValue]| {
+            Ok(datafusion::logical_expr::ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::Utf8(Some(user.clone())),
+            ))
+        }),
+    )
 }
 
 /// The statement rewritten for what PostgreSQL clients send (`'t'::regclass`,

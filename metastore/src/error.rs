@@ -29,6 +29,12 @@ pub enum MetastoreError {
     },
     #[error("catalog \"{0}\" already exists")]
     CatalogExists(String),
+    #[error("role \"{0}\" already exists")]
+    UserExists(String),
+    #[error("role \"{0}\" does not exist")]
+    UserNotFound(String),
+    #[error("metastore record of user \"{0}\" is corrupt")]
+    CorruptUser(String),
     #[error("invalid Hive type \"{text}\": {reason}")]
     InvalidType { text: String, reason: String },
     #[error("metastore record for {object} is corrupt: {source}")]

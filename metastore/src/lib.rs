@@ -23,6 +23,7 @@ mod error;
 mod hive_type;
 mod model;
 mod store;
+mod user_store;
 
 pub use catalog_store::CatalogEntry;
 pub use crawler_store::{ChangeCounts, CrawlerRecord, CrawlerRun, TableChange};
@@ -33,3 +34,4 @@ pub use model::{
     TableStatistics, TableType, partition_spec,
 };
 pub use store::{Backend, Metastore};
+pub use user_store::{ScramVerifier, UserRecord};

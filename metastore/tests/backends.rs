@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use quarry_metastore::{
-    Column, Database, HiveType, Metastore, MetastoreError, Partition, StorageDescriptor,
-    StorageFormat, Table, TableType,
+    Column, Database, HiveType, Metastore, MetastoreError, Partition, ScramVerifier,
+    StorageDescriptor, StorageFormat, Table, TableType, UserRecord,
 };
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
@@ -19,35 +19,43 @@ fn server_url(var: &str, default: &str) -> String {
 
 /// Creates the test database on a server when missing; returns the metastore URL.
 async fn postgres_url() -> String {
+    postgres_url_of(TEST_DATABASE).await
+}
+
+async fn postgres_url_of(database: &str) -> String {
     let server = server_url("QUARRY_TEST_PG_URL", "postgres://root@127.0.0.1:5432");
     let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {server} (scripts/test.sh starts it): {e}"));
     let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(TEST_DATABASE)
+        .bind(database)
         .fetch_optional(&mut conn)
         .await
         .unwrap();
     if exists.is_none() {
         // Two test runs may race here; the loser sees "already exists", which is fine.
         let _ = conn
-            .execute(AssertSqlSafe(format!("CREATE DATABASE {TEST_DATABASE}")))
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .await;
     }
-    format!("{server}/{TEST_DATABASE}")
+    format!("{server}/{database}")
 }
 
 async fn mysql_url() -> String {
+    mysql_url_of(TEST_DATABASE).await
+}
+
+async fn mysql_url_of(database: &str) -> String {
     let server = server_url("QUARRY_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306");
     let mut conn = sqlx::MySqlConnection::connect(&server)
         .await
         .unwrap_or_else(|e| panic!("MariaDB at {server} (scripts/test.sh starts it): {e}"));
     conn.execute(AssertSqlSafe(format!(
-        "CREATE DATABASE IF NOT EXISTS {TEST_DATABASE}"
+        "CREATE DATABASE IF NOT EXISTS {database}"
     )))
     .await
     .unwrap();
-    format!("{server}/{TEST_DATABASE}")
+    format!("{server}/{database}")
 }
 
 fn unique(prefix: &str) -> String {
@@ -195,6 +203,73 @@ async fn postgres_metastore() {
 #[tokio::test]
 async fn mysql_metastore() {
     exercise(Metastore::open_url(&mysql_url().await).await.unwrap()).await;
+}
+
+/// Users and their SCRAM verifiers: stored, changed and dropped alike on every backend.
+async fn exercise_users(store: Metastore) {
+    let name = unique("user");
+    let verifier = ScramVerifier {
+        salt: vec![0, 1, 2, 250, 255],
+        iterations: 4096,
+        salted_password: (0u8..32).collect(),
+    };
+    let user = UserRecord {
+        name: name.clone(),
+        verifier: verifier.clone(),
+        admin: true,
+    };
+    store.create_user(&user).await.unwrap();
+    assert!(store.count_users().await.unwrap() >= 1);
+    assert_eq!(store.get_user(&name).await.unwrap(), Some(user.clone()));
+    assert!(matches!(
+        store.create_user(&user).await,
+        Err(MetastoreError::UserExists(n)) if n == name
+    ));
+    let changed = ScramVerifier {
+        salt: vec![9; 16],
+        iterations: 8192,
+        salted_password: vec![7; 32],
+    };
+    store
+        .alter_user(&name, Some(&changed), Some(false))
+        .await
+        .unwrap();
+    let stored = store.get_user(&name).await.unwrap().unwrap();
+    assert_eq!((stored.verifier, stored.admin), (changed, false));
+    assert!(matches!(
+        store.alter_user(&unique("nobody"), None, Some(true)).await,
+        Err(MetastoreError::UserNotFound(_))
+    ));
+    assert!(store.drop_user(&name).await.unwrap());
+    assert!(!store.drop_user(&name).await.unwrap());
+    assert_eq!(store.get_user(&name).await.unwrap(), None);
+}
+
+/// The users' own server databases: a migration newer than other checkouts know must not
+/// reach the database those share.
+const USERS_TEST_DATABASE: &str = "quarry_metastore_users_test";
+
+#[tokio::test]
+async fn users_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise_users(
+        Metastore::open_sqlite(dir.path().join("metastore.db"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    exercise_users(
+        Metastore::open_url(&postgres_url_of(USERS_TEST_DATABASE).await)
+            .await
+            .unwrap(),
+    )
+    .await;
+    exercise_users(
+        Metastore::open_url(&mysql_url_of(USERS_TEST_DATABASE).await)
+            .await
+            .unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]

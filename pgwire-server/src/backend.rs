@@ -10,10 +10,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, StreamExt};
-use pgwire::api::auth::{
-    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
-    save_startup_parameters_to_metadata,
-};
+use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
@@ -21,13 +18,9 @@ use pgwire::api::results::{DescribePortalResponse, FieldInfo, QueryResponse, Res
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireServerHandlers, Type};
-use pgwire::api::{
-    ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
-    RandomPidSecretKeyGenerator,
-};
+use pgwire::api::{ConnectionGuard, ConnectionHandle, ConnectionManager};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::PgWireFrontendMessage;
 use pgwire::messages::data::DataRow;
 use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
 use pgwire::messages::response::TransactionStatus;
@@ -39,19 +32,22 @@ use crate::copy;
 use crate::cursors::{CursorStatement, Cursors};
 use crate::errors::{cursor_error, user_error};
 use crate::fields::pg_fields;
+use crate::startup::{QuarryStartup, StartupPolicy};
 use crate::wire::{self, WireStatement};
 
 /// The handlers pgwire asks for, for one connection.
 pub(crate) struct ConnectionHandlers {
     backend: Arc<QuarryBackend>,
-    startup: Arc<TrustStartup>,
+    startup: Arc<QuarryStartup>,
     cancel: Arc<DefaultCancelHandler>,
 }
 
 /// This connection's entry in the server's cancel registry, set at startup; dropping it
 /// (with the connection) unregisters it.
 #[derive(Default)]
-struct CancelSlot(std::sync::Mutex<Option<(Arc<ConnectionHandle>, ConnectionGuard)>>);
+pub(crate) struct CancelSlot(
+    pub(crate) std::sync::Mutex<Option<(Arc<ConnectionHandle>, ConnectionGuard)>>,
+);
 
 impl CancelSlot {
     /// Lets a cancel request for this connection stop the statement about to run.
@@ -69,7 +65,11 @@ impl CancelSlot {
 }
 
 impl ConnectionHandlers {
-    pub(crate) fn new(session: Session, connections: Arc<ConnectionManager>) -> Self {
+    pub(crate) fn new(
+        session: Session,
+        connections: Arc<ConnectionManager>,
+        policy: Arc<StartupPolicy>,
+    ) -> Self {
         let session = Arc::new(session);
         let slot = Arc::new(CancelSlot::default());
         let cursors = Arc::new(Cursors::default());
@@ -83,11 +83,12 @@ impl ConnectionHandlers {
                 cancel: Arc::clone(&slot),
                 cursors,
             }),
-            startup: Arc::new(TrustStartup {
+            startup: Arc::new(QuarryStartup::new(
                 session,
-                connections: Arc::clone(&connections),
-                cancel: slot,
-            }),
+                Arc::clone(&connections),
+                slot,
+                policy,
+            )),
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }
     }
@@ -108,50 +109,6 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         Arc::clone(&self.cancel)
-    }
-}
-
-/// Accepts any user without a password (`quarry local` trusts loopback connections) and
-/// announces the server as PostgreSQL 15-compatible, as drivers read `server_version`.
-pub(crate) struct TrustStartup {
-    session: Arc<Session>,
-    connections: Arc<ConnectionManager>,
-    cancel: Arc<CancelSlot>,
-}
-
-/// The `server_version` ParameterStatus: a PostgreSQL 15 version, then Quarry's.
-const SERVER_VERSION: &str = concat!("15.0 (Quarry ", env!("CARGO_PKG_VERSION"), ")");
-
-#[async_trait]
-impl StartupHandler for TrustStartup {
-    async fn on_startup<C>(
-        &self,
-        client: &mut C,
-        message: PgWireFrontendMessage,
-    ) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        if let PgWireFrontendMessage::Startup(ref startup) = message {
-            protocol_negotiation(client, startup).await?;
-            save_startup_parameters_to_metadata(client, startup);
-            if let Some(user) = startup.parameters.get("user") {
-                self.session.set_user(user);
-            }
-            let (pid, secret_key) = RandomPidSecretKeyGenerator::default().generate(client);
-            client.set_pid_and_secret_key(pid, secret_key.clone());
-            *self.cancel.0.lock().expect("cancel slot") =
-                Some(self.connections.register(pid, secret_key));
-            let mut parameters = DefaultServerParameterProvider::default();
-            parameters.server_version = SERVER_VERSION.to_string();
-            parameters.time_zone = "UTC".to_string();
-            parameters.date_style = "ISO, MDY".to_string();
-            parameters.is_superuser = false;
-            finish_authentication(client, &parameters).await?;
-        }
-        Ok(())
     }
 }
 

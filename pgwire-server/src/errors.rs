@@ -12,7 +12,8 @@ fn metastore_sqlstate(e: &MetastoreError) -> &'static str {
     match e {
         MetastoreError::DatabaseNotFound(_) => "3F000",
         MetastoreError::DatabaseExists(_) => "42P06",
-        MetastoreError::CatalogExists(_) => "42710",
+        MetastoreError::CatalogExists(_) | MetastoreError::UserExists(_) => "42710",
+        MetastoreError::UserNotFound(_) => "42704",
         MetastoreError::DatabaseNotEmpty { .. } => "2BP01",
         MetastoreError::TableNotFound { .. } => "42P01",
         MetastoreError::TableExists { .. } | MetastoreError::PartitionExists { .. } => "42P07",
@@ -40,6 +41,7 @@ fn sqlstate(err: &CoordinatorError) -> &'static str {
         CoordinatorError::Unsupported(_) => "0A000",
         CoordinatorError::CatalogNotFound(_) => "3D000",
         CoordinatorError::Invalid(_) => "22023",
+        CoordinatorError::PermissionDenied(_) => "42501",
         CoordinatorError::Cancelled(_) => "57014",
         CoordinatorError::Metastore(e) => metastore_sqlstate(e),
         CoordinatorError::Files(_) => "58030",
@@ -109,6 +111,34 @@ pub(crate) fn cursor_error(err: CursorError) -> PgWireError {
         "ERROR".to_string(),
         code.to_string(),
         err.to_string(),
+    )))
+}
+
+/// A wrong password or an unknown user: PostgreSQL's words for both (no user enumeration).
+pub(crate) fn password_failed(user: &str) -> PgWireError {
+    fatal(
+        "28P01",
+        format!("password authentication failed for user \"{user}\""),
+    )
+}
+
+/// A plaintext connection to a server started with `--require-tls`, refused as PostgreSQL
+/// refuses one that only `hostssl` lines would admit.
+pub(crate) fn tls_required(user: &str) -> PgWireError {
+    fatal(
+        "28000",
+        format!(
+            "no encryption: this server requires TLS (--require-tls); user \"{user}\" must \
+             connect with sslmode=require"
+        ),
+    )
+}
+
+fn fatal(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".to_string(),
+        code.to_string(),
+        message,
     )))
 }
 

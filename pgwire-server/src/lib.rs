@@ -11,12 +11,15 @@
 //!                                      and streams rows, honouring the portal's row limit
 //! ```
 //!
+//! Startup ([`startup`]): TLS when a certificate is configured ([`Tls`], `--require-tls`
+//! refuses plaintext), then either trust (any user name) or SCRAM-SHA-256 against the
+//! metastore's users ([`AuthMode`]).
+//!
 //! The front end runs two kinds of statements itself, because their results are
 //! protocol matters: `COPY ... TO STDOUT` (`copy.rs`) and SQL cursors (`cursors.rs`), both
 //! over the session's ordinary query path (`wire.rs`).
 //!
-//! Not built yet (see the pgwire issue): TLS and SCRAM authentication (connections are
-//! trusted, as `quarry local` promises for loopback), COPY FROM.
+//! Not built yet (see the pgwire issue): COPY FROM.
 
 mod backend;
 mod copy;
@@ -24,7 +27,11 @@ mod cursors;
 mod errors;
 mod fields;
 mod server;
+mod startup;
+mod tls;
 mod wire;
 mod words;
 
 pub use server::{DEFAULT_MAX_CONNECTIONS, ServerConfig, serve};
+pub use startup::AuthMode;
+pub use tls::Tls;

@@ -17,6 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::backend::ConnectionHandlers;
+use crate::startup::{AuthMode, StartupPolicy, Users};
+use crate::tls::Tls;
 
 /// How the front end listens.
 #[derive(Debug, Clone)]
@@ -26,6 +28,11 @@ pub struct ServerConfig {
     /// Connections served at once; more are refused with SQLSTATE 53300, as PostgreSQL's
     /// `max_connections` does. Cancel requests are always answered.
     pub max_connections: usize,
+    /// TLS for clients that ask (SSLRequest); without it TLS is declined.
+    pub tls: Option<Tls>,
+    /// Refuse connections that did not negotiate TLS (FATAL, SQLSTATE 28000).
+    pub require_tls: bool,
+    pub auth: AuthMode,
 }
 
 /// PostgreSQL's default `max_connections`.
@@ -49,6 +56,19 @@ pub async fn serve(
     // Which connection a cancel request (pid, secret key) is for.
     let connections = Arc::new(ConnectionManager::new());
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let users = match config.auth {
+        AuthMode::Trust => None,
+        AuthMode::Scram => Some(Arc::new(Users::new(engine.metastore().clone())?)),
+    };
+    let policy = Arc::new(StartupPolicy {
+        require_tls: config.require_tls,
+        users,
+        channel_binding: config
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.channel_binding.clone()),
+    });
+    let acceptor = config.tls.as_ref().map(|tls| tls.acceptor.clone());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -77,9 +97,14 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let handlers = Arc::new(ConnectionHandlers::new(session, Arc::clone(&connections)));
+                let handlers = Arc::new(ConnectionHandlers::new(
+                    session,
+                    Arc::clone(&connections),
+                    Arc::clone(&policy),
+                ));
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = process_socket(socket, None, handlers).await {
+                    if let Err(e) = process_socket(socket, acceptor, handlers).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                     drop(permit);

@@ -17,6 +17,9 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// The secret the test cluster shares.
 const SECRET: &str = "test-cluster-secret-0123456789";
+/// The coordinator's administrator (created at its first start), whom the tests connect as.
+const ADMIN_USER: &str = "tester";
+const ADMIN_PASSWORD: &str = "tester-password-0123";
 /// The coordinator's key for catalog passwords (not the user's key file).
 pub const MASTER_KEY: &str = "test-master-key-0123456789";
 
@@ -72,9 +75,11 @@ impl TestCluster {
         let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
             .args(["coordinator", "--tpch-sf", "0.01", "--listen"])
             .arg(format!("127.0.0.1:{pg_port}"))
-            .args(["--scheduler-listen", &scheduler, "--data-dir"])
+            .args(["--scheduler-listen", &scheduler, "--admin-user", ADMIN_USER])
+            .arg("--data-dir")
             .arg(data.path())
             .env("QUARRY_CLUSTER_SECRET", SECRET)
+            .env("QUARRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("QUARRY_MASTER_KEY", MASTER_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -154,7 +159,7 @@ impl TestCluster {
     pub async fn client(&self) -> tokio_postgres::Client {
         let (client, connection) = tokio_postgres::connect(
             &format!(
-                "host=127.0.0.1 port={} user=tester dbname=quarry",
+                "host=127.0.0.1 port={} user={ADMIN_USER} password={ADMIN_PASSWORD} dbname=quarry",
                 self.pg_port
             ),
             NoTls,
@@ -169,7 +174,10 @@ impl TestCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = loop {
             match tokio_postgres::connect(
-                &format!("host=127.0.0.1 port={} user=tester", self.pg_port),
+                &format!(
+                    "host=127.0.0.1 port={} user={ADMIN_USER} password={ADMIN_PASSWORD}",
+                    self.pg_port
+                ),
                 NoTls,
             )
             .await
@@ -331,8 +339,9 @@ async fn tpch_runs_on_two_workers_with_the_answers_of_local_mode() {
                 "-p",
                 &cluster.pg_port.to_string(),
                 "-U",
-                "tester",
+                ADMIN_USER,
             ])
+            .env("PGPASSWORD", ADMIN_PASSWORD)
             .args(["-d", "quarry", "-X", "-c", meta])
             .output()
             .unwrap();

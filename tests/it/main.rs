@@ -11,6 +11,8 @@
 //!   PostgreSQL protocol, with psql, psycopg 3 and tokio-postgres.
 //! * `clients`: pgjdbc, psycopg2, SQLAlchemy + pandas, psycopg 3 and pyodbc/psqlODBC programs
 //!   (`tests/clients/`) checking the answers and metadata they get.
+//! * `pgwire_auth`: TLS (`--tls-cert`, `--require-tls`), SCRAM-SHA-256 users and the
+//!   coordinator's first administrator, with psql and tokio-postgres.
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
@@ -20,6 +22,7 @@ mod clients;
 mod cluster;
 mod crawler;
 mod pgwire;
+mod pgwire_auth;
 mod pgwire_session;
 mod servers;
 mod slt;

@@ -4,11 +4,14 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
-/// A `quarry local --listen` process on a free loopback port, stopped (by PID) on drop.
+/// A `quarry local --listen` (or `quarry coordinator`) process on a free loopback port,
+/// stopped (by PID) on drop.
 pub(crate) struct Server {
     child: Child,
     pub(crate) port: u16,
-    _data: tempfile::TempDir,
+    /// The line announcing the server: how it authenticates, whether it offers TLS.
+    pub(crate) banner: String,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -19,39 +22,54 @@ impl Server {
     /// Like [`Server::start`], with more options for `quarry local`.
     pub(crate) fn start_with(options: &[&str]) -> Server {
         let data = tempfile::tempdir().unwrap();
+        let mut server = Self::launch(&["local", "--tpch-sf", "0.01"], data.path(), options, &[])
+            .unwrap_or_else(|stderr| panic!("quarry local did not start: {stderr}"));
+        server._data = Some(data);
+        server
+    }
+
+    /// Runs `quarry COMMAND... --listen 127.0.0.1:PORT --data-dir DATA OPTIONS...` with
+    /// `env` until it announces the PostgreSQL protocol; `Err` holds its stderr when it
+    /// exits instead.
+    pub(crate) fn launch(
+        command: &[&str],
+        data: &std::path::Path,
+        options: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
-            .args([
-                "local",
-                "--tpch-sf",
-                "0.01",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data.path())
+            .args(command)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data)
             .args(options)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stderr = child.stderr.take().unwrap();
+        let mut seen = String::new();
         for line in BufReader::new(stderr).lines() {
             let line = line.unwrap();
             if line.contains("serving the PostgreSQL protocol") {
-                break;
+                return Ok(Server {
+                    child,
+                    port,
+                    banner: line,
+                    _data: None,
+                });
             }
+            seen.push_str(&line);
+            seen.push('\n');
         }
-        Server {
-            child,
-            port,
-            _data: data,
-        }
+        let status = child.wait().unwrap();
+        Err(format!("{status}: {seen}"))
     }
 
     pub(crate) fn psql(&self, sql: &str) -> std::process::Output {
