@@ -13,6 +13,8 @@
 //!   (`tests/clients/`) checking the answers and metadata they get.
 //! * `pgwire_auth`: TLS (`--tls-cert`, `--require-tls`), SCRAM-SHA-256 users and the
 //!   coordinator's first administrator, with psql and tokio-postgres.
+//! * `pgwire_load`: 200 concurrent connections, malformed/truncated/oversized messages, a client
+//!   leaving mid-result, a burst of wrong passwords.
 //! * `cluster`: `quarry coordinator` with `quarry worker` processes: TPC-H through the
 //!   PostgreSQL front door, system tables, the cluster secret.
 
@@ -23,6 +25,7 @@ mod cluster;
 mod crawler;
 mod pgwire;
 mod pgwire_auth;
+mod pgwire_load;
 mod pgwire_session;
 mod servers;
 mod slt;

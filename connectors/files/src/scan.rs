@@ -6,9 +6,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::error::Result;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
@@ -16,9 +20,15 @@ use datafusion::physical_plan::filter_pushdown::{
     ChildPushdownResult, FilterDescription, FilterPushdownPhase, FilterPushdownPropagation,
 };
 use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, Statistics,
 };
+use datafusion_datasource_parquet::metadata::DFParquetMetadata;
+use futures::StreamExt;
+use object_store::{ObjectMeta, ObjectStore};
+
+use crate::schema_check::readable_as;
 
 /// The scan of one metastore table: `input` reads its files, of `partitions`
 /// (read, of the table's) when the table is partitioned.
@@ -120,7 +130,24 @@ impl ExecutionPlan for MetastoreScanExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        self.input.execute(partition, context)
+        let stream = self.input.execute(partition, Arc::clone(&context))?;
+        let Some(files) = ParquetFiles::of(&self.input, &context) else {
+            return Ok(stream);
+        };
+        // A file whose column cannot be read as the table's type fails the scan with a
+        // message naming the column (schema_check.rs, which sees schemas but not files);
+        // this finds and names the file.
+        let schema = stream.schema();
+        let named = stream.then(move |item| {
+            let files = files.clone();
+            async move {
+                match item {
+                    Err(e) => Err(files.name_the_file(e).await),
+                    ok => ok,
+                }
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, named)))
     }
 
     fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
@@ -160,4 +187,94 @@ impl ExecutionPlan for MetastoreScanExec {
     ) -> Result<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
         Ok(FilterPushdownPropagation::if_all(child_pushdown_result))
     }
+}
+
+/// The Parquet files a scan reads, to find the one a schema error is about.
+#[derive(Clone)]
+struct ParquetFiles {
+    store: Arc<dyn ObjectStore>,
+    files: Vec<ObjectMeta>,
+    table_schema: SchemaRef,
+    location: ObjectStoreUrl,
+}
+
+impl ParquetFiles {
+    fn of(input: &Arc<dyn ExecutionPlan>, context: &TaskContext) -> Option<Self> {
+        let config = input
+            .downcast_ref::<DataSourceExec>()?
+            .data_source()
+            .downcast_ref::<FileScanConfig>()?;
+        if config.file_source().file_type() != "parquet" {
+            return None;
+        }
+        // Every file of the scan: DataFusion lets a partition's stream take files queued for
+        // its siblings, so the partition that fails may not be the one a file was planned in.
+        let files = config
+            .file_groups
+            .iter()
+            .flat_map(|group| group.files())
+            .map(|f| f.object_meta.clone())
+            .collect();
+        Some(Self {
+            store: context
+                .runtime_env()
+                .object_store(&config.object_store_url)
+                .ok()?,
+            files,
+            table_schema: Arc::clone(config.file_schema()),
+            location: config.object_store_url.clone(),
+        })
+    }
+
+    /// `error` with the file named, when it is schema_check's and a file of the scan stores the column with a type that cannot be read as the table's.
+    async fn name_the_file(&self, error: DataFusionError) -> DataFusionError {
+        let message = error.to_string();
+        let Some(column) = mismatched_column(&message) else {
+            return error;
+        };
+        let Ok(declared) = self.table_schema.field_with_name(column) else {
+            return error;
+        };
+        for file in &self.files {
+            let schema = DFParquetMetadata::new(self.store.as_ref(), file)
+                .fetch_schema()
+                .await;
+            let Ok(schema) = schema else {
+                continue;
+            };
+            let Ok(stored) = schema.field_with_name(column) else {
+                continue;
+            };
+            if !readable_as(stored.data_type(), declared.data_type()) {
+                let root = error.find_root().to_string();
+                let start = root.find("table ").unwrap_or(0);
+                let text = root[start..].replacen(
+                    "in a data file",
+                    &format!(
+                        "in data file {}{}",
+                        self.location.as_str().trim_end_matches('/'),
+                        absolute(&file.location)
+                    ),
+                    1,
+                );
+                return DataFusionError::Plan(text);
+            }
+        }
+        error
+    }
+}
+
+/// The column of schema_check's error, `table t: column "c" is stored as X in a data file,
+/// which cannot be read as Y`.
+fn mismatched_column(message: &str) -> Option<&str> {
+    if !message.contains(" in a data file, which cannot be read as ") {
+        return None;
+    }
+    let start = message.find(": column \"")? + ": column \"".len();
+    let end = start + message[start..].find("\" is stored as ")?;
+    Some(&message[start..end])
+}
+
+fn absolute(path: &object_store::path::Path) -> String {
+    format!("/{path}")
 }
