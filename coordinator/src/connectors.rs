@@ -270,6 +270,9 @@ pub(crate) async fn drop_catalog(
     Ok(Output::Done("DROP CATALOG".into()))
 }
 
+/// Columns of `SHOW CATALOGS`.
+pub(crate) const SHOW_CATALOGS_COLUMNS: &[&str] = &["catalog", "connector"];
+
 /// `SHOW CATALOGS`: name and connector; options (and never passwords) stay out.
 pub(crate) async fn show_catalogs(session: &Session) -> Result<Output> {
     let mut rows = vec![
@@ -283,5 +286,5 @@ pub(crate) async fn show_catalogs(session: &Session) -> Result<Output> {
         rows.push(vec![entry.name, entry.connector]);
     }
     rows.sort();
-    Output::text_rows(&["catalog", "connector"], rows)
+    Output::text_rows(SHOW_CATALOGS_COLUMNS, rows)
 }

@@ -31,6 +31,29 @@ use quarry_metastore::CrawlerRun;
 use crate::session::{Output, Session as QuarrySession};
 use crate::{CoordinatorError, Result};
 
+/// Columns of `RUN CRAWLER` and `SHOW CRAWLERS`.
+const RUN_COLUMNS: &[&str] = &[
+    "crawler",
+    "run_id",
+    "status",
+    "objects_read",
+    "tables_created",
+    "tables_updated",
+    "tables_deleted",
+    "partitions_added",
+    "partitions_removed",
+    "errors",
+];
+const SHOW_COLUMNS: &[&str] = &[
+    "crawler",
+    "location",
+    "database",
+    "options",
+    "last_status",
+    "last_started",
+    "next_run",
+];
+
 /// A crawler statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CrawlerStatement {
@@ -51,6 +74,17 @@ pub enum CrawlerStatement {
         name: String,
         if_exists: bool,
     },
+}
+
+impl CrawlerStatement {
+    /// The columns the statement returns; `None` for CREATE and DROP.
+    pub(crate) fn result_columns(&self) -> Option<&'static [&'static str]> {
+        match self {
+            CrawlerStatement::Run { .. } => Some(RUN_COLUMNS),
+            CrawlerStatement::Show => Some(SHOW_COLUMNS),
+            _ => None,
+        }
+    }
 }
 
 fn crawler_error(e: CrawlerError) -> CoordinatorError {
@@ -107,21 +141,7 @@ pub(crate) async fn execute(
                 run.partitions_removed.to_string(),
                 run.errors.clone(),
             ];
-            Output::text_rows(
-                &[
-                    "crawler",
-                    "run_id",
-                    "status",
-                    "objects_read",
-                    "tables_created",
-                    "tables_updated",
-                    "tables_deleted",
-                    "partitions_added",
-                    "partitions_removed",
-                    "errors",
-                ],
-                vec![row],
-            )
+            Output::text_rows(RUN_COLUMNS, vec![row])
         }
         CrawlerStatement::Show => {
             let rows = crawlers
@@ -150,18 +170,7 @@ pub(crate) async fn execute(
                     ]
                 })
                 .collect();
-            Output::text_rows(
-                &[
-                    "crawler",
-                    "location",
-                    "database",
-                    "options",
-                    "last_status",
-                    "last_started",
-                    "next_run",
-                ],
-                rows,
-            )
+            Output::text_rows(SHOW_COLUMNS, rows)
         }
         CrawlerStatement::Drop { name, if_exists } => {
             if !crawlers.remove(&name).await.map_err(crawler_error)? && !if_exists {

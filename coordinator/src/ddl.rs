@@ -373,6 +373,15 @@ async fn drop_table(
     if_exists: bool,
     view: bool,
 ) -> Result<Output> {
+    // A temporary table hides a table of the same name, as in PostgreSQL's pg_temp.
+    let temp_name = name.catalog.is_none()
+        && name
+            .database
+            .as_deref()
+            .is_none_or(|db| db == crate::temp::TEMP_SCHEMA);
+    if !view && temp_name && session.drop_temp_table(&name.name)? {
+        return Ok(Output::Done("DROP TABLE".into()));
+    }
     let (database, table_name) = session.resolve(name)?;
     let metastore = session.engine().metastore();
     let existing = metastore.get_table(&database, &table_name).await?;
@@ -646,7 +655,7 @@ async fn repair_table(session: &Session, name: &ObjectName) -> Result<Output> {
             key_names(&table)
         )]);
     }
-    Output::text_rows(&["result"], rows)
+    Output::text_rows(show::RESULT_COLUMNS, rows)
 }
 
 /// Hive's `%XX` escapes in partition folder names.
@@ -740,7 +749,7 @@ async fn analyze_table(session: &Session, name: &ObjectName) -> Result<Output> {
         .set_statistics(&table.database, &table.name, &stats)
         .await?;
     Output::text_rows(
-        &["result"],
+        show::RESULT_COLUMNS,
         vec![vec![format!(
             "{}: {row_count} rows, {file_count} files, {total_bytes} bytes, {} columns analyzed",
             table.qualified_name(),

@@ -19,6 +19,7 @@ use crate::cluster::Cluster;
 use crate::connectors::Connectors;
 use crate::session::Session;
 use crate::system::{RuntimeState, system_catalog};
+use crate::temp::{SessionCatalogs, TempTables};
 use crate::{CoordinatorError, Result};
 
 /// The database every session starts in; it always exists.
@@ -142,6 +143,23 @@ impl Engine {
         )?;
         catalogs.register_catalog("system".to_string(), system);
         catalog.set_view_context(&catalogs, Arc::clone(&runtime), session_config.clone());
+        // pg_catalog for plans over the engine's own catalogs (views); each session
+        // registers its own, which also lists that session's temporary tables.
+        let engine_ctx = SessionContext::new_with_state(
+            SessionStateBuilder::new()
+                .with_config(session_config.clone())
+                .with_runtime_env(Arc::clone(&runtime))
+                .with_catalog_list(Arc::clone(&catalogs))
+                .with_default_features()
+                .build(),
+        );
+        if let Err(e) = datafusion_pg_catalog::setup_pg_catalog(
+            &engine_ctx,
+            QUARRY_CATALOG,
+            EmptyContextProvider,
+        ) {
+            tracing::warn!(error = %e, "pg_catalog is not available to views");
+        }
         catalog.refresh().await?;
         connectors.load().await?;
         Ok(Self {
@@ -227,10 +245,12 @@ impl Engine {
 
     /// A new session with its own settings, starting in database `default`.
     pub fn new_session(&self) -> Result<Session> {
+        let temp = TempTables::new();
+        let catalogs = SessionCatalogs::new(Arc::clone(&self.inner.catalogs), &temp);
         let mut state = SessionStateBuilder::new()
             .with_config(self.inner.config.clone())
             .with_runtime_env(Arc::clone(&self.inner.runtime))
-            .with_catalog_list(Arc::clone(&self.inner.catalogs))
+            .with_catalog_list(Arc::new(catalogs))
             .with_default_features()
             .with_optimizer_rule(Arc::new(crate::like_escape::LikeEscape))
             .build();
@@ -247,7 +267,7 @@ impl Engine {
         for function in crate::pg_functions::session_functions() {
             ctx.register_udf(function);
         }
-        Ok(Session::new(self.clone(), ctx))
+        Ok(Session::new(self.clone(), ctx, temp))
     }
 }
 

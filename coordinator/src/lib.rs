@@ -34,6 +34,7 @@ mod session;
 mod show;
 pub mod split;
 pub mod system;
+mod temp;
 mod text;
 pub mod users;
 

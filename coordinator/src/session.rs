@@ -14,6 +14,7 @@ use crate::cluster::Cluster;
 use crate::engine::Engine;
 use crate::front::{self, ObjectName};
 use crate::system::{QueryRecord, QueryState};
+use crate::temp::{self, TempTables};
 use crate::{CoordinatorError, Result, ddl};
 
 /// What a statement produced.
@@ -27,12 +28,7 @@ pub enum Output {
 impl Output {
     /// Rows from string columns, for SHOW and DESCRIBE results.
     pub fn text_rows(columns: &[&str], rows: Vec<Vec<String>>) -> Result<Output> {
-        let schema: SchemaRef = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| Field::new(*c, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
+        let schema = text_schema(columns);
         let arrays = (0..columns.len())
             .map(|i| {
                 Arc::new(StringArray::from_iter_values(
@@ -49,6 +45,16 @@ impl Output {
     }
 }
 
+/// The schema of [`Output::text_rows`]: every column is text.
+fn text_schema(columns: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
 /// A user's session. Settings, the current database and prepared state belong to it alone.
 pub struct Session {
     engine: Engine,
@@ -60,11 +66,14 @@ pub struct Session {
     admin: std::sync::atomic::AtomicBool,
     /// Fires when the client asks to cancel the next statement.
     cancel: std::sync::Mutex<Option<futures::channel::oneshot::Receiver<()>>>,
+    /// This session's temporary tables (its catalog list shows them as `pg_temp`).
+    temp: TempTables,
 }
 
 impl Session {
-    /// A session of user `quarry`, an administrator (as a trusted connection is).
-    pub(crate) fn new(engine: Engine, ctx: SessionContext) -> Self {
+    /// A session of user `quarry`, an administrator (as a trusted connection is), with
+    /// `temp` for its temporary tables.
+    pub(crate) fn new(engine: Engine, ctx: SessionContext, temp: TempTables) -> Self {
         let variables = Settings::default();
         ctx.register_udf(crate::pg_functions::current_setting(Arc::clone(&variables)));
         let session = Self {
@@ -74,9 +83,15 @@ impl Session {
             user: std::sync::Mutex::new(String::new()),
             admin: std::sync::atomic::AtomicBool::new(true),
             cancel: Default::default(),
+            temp,
         };
         session.set_user("quarry");
         session
+    }
+
+    /// Drops temporary table `name` if this session has one; false otherwise.
+    pub(crate) fn drop_temp_table(&self, name: &str) -> Result<bool> {
+        self.temp.drop_table(name)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -177,9 +192,23 @@ impl Session {
         sql: &str,
         work: impl std::future::Future<Output = Result<Output>>,
     ) -> Result<Output> {
-        let deadline = self
-            .statement_timeout()?
-            .map(|timeout| tokio::time::Instant::now() + timeout);
+        self.tracked_with(sql, work, true).await
+    }
+
+    /// [`Session::tracked`], with `statement_timeout` applied or not (a cursor's rows are
+    /// read by later statements, each under its own timeout: [`Session::bounded`]).
+    async fn tracked_with(
+        &self,
+        sql: &str,
+        work: impl std::future::Future<Output = Result<Output>>,
+        timed: bool,
+    ) -> Result<Output> {
+        let deadline = match timed {
+            true => self
+                .statement_timeout()?
+                .map(|timeout| tokio::time::Instant::now() + timeout),
+            false => None,
+        };
         let record = self.start_record(sql);
         let cancel = self.cancel.lock().expect("cancel signal").take();
         let mut stop = Stop::new(deadline, cancel);
@@ -245,12 +274,14 @@ impl Session {
                 statement,
             });
         }
-        let plan = self
-            .ctx
-            .state()
-            .create_logical_plan(&postgres_compatible(sql))
-            .await?;
-        if let LogicalPlan::Ddl(ddl) = &plan {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let mut statement = state.sql_to_statement(&postgres_compatible(sql), &dialect)?;
+        self.temp.qualify(&mut statement)?;
+        let plan = state.statement_to_plan(statement).await?;
+        if let LogicalPlan::Ddl(ddl) = &plan
+            && !matches!(ddl, DdlStatement::CreateMemoryTable(create) if temp::is_temp(create))
+        {
             return Err(CoordinatorError::Unsupported(format!(
                 "{} is not supported here; Quarry's DDL is Hive's (CREATE EXTERNAL TABLE ... LOCATION)",
                 ddl_name(ddl)
@@ -273,7 +304,31 @@ impl Session {
         self.tracked(sql, self.run_plan(plan)).await
     }
 
+    /// Runs a plan whose rows a cursor reads over later statements: recorded like any
+    /// statement, but `statement_timeout` does not count from here; each read is bounded
+    /// on its own with [`Session::bounded`].
+    pub async fn open_cursor(&self, sql: &str, plan: LogicalPlan) -> Result<Output> {
+        self.tracked_with(sql, self.run_plan(plan), false).await
+    }
+
+    /// `stream`, stopped with PostgreSQL's errors by this session's `statement_timeout`
+    /// (counted from now) and by the cancel request armed for the current statement.
+    pub fn bounded(&self, stream: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
+        let deadline = self
+            .statement_timeout()?
+            .map(|timeout| tokio::time::Instant::now() + timeout);
+        let cancel = self.cancel.lock().expect("cancel signal").take();
+        Ok(Box::pin(BoundedStream {
+            inner: stream,
+            stop: Stop::new(deadline, cancel),
+            stopped: false,
+        }))
+    }
+
     async fn run_plan(&self, plan: LogicalPlan) -> Result<Output> {
+        if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
+            return self.temp.create(&self.ctx, create).await;
+        }
         let tag = command_tag(&plan);
         let df = self.ctx.execute_logical_plan(plan).await?;
         match tag {
@@ -296,6 +351,21 @@ pub enum Prepared {
     },
     /// A DataFusion plan, possibly with `$n` parameters.
     Plan { sql: String, plan: LogicalPlan },
+}
+
+impl Prepared {
+    /// The columns the statement returns, known before it runs (the extended protocol's
+    /// Describe); `None` when it only reports a command tag.
+    pub fn result_schema(&self) -> Option<SchemaRef> {
+        match self {
+            Prepared::Plan { plan, .. } => Some(Arc::clone(plan.schema().inner())),
+            Prepared::Quarry { statement, .. } => {
+                let columns = statement.result_columns()?;
+                let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                Some(text_schema(&columns))
+            }
+        }
+    }
 }
 
 /// Ends a statement's record when it failed or returned no rows; otherwise its rows are
@@ -332,6 +402,39 @@ struct TrackedStream {
     record: Arc<QueryRecord>,
     cluster: Option<Cluster>,
     stop: Stop,
+}
+
+/// A stream read by one statement, which its deadline or cancel request ends with an
+/// error (then nothing more).
+struct BoundedStream {
+    inner: SendableRecordBatchStream,
+    stop: Stop,
+    stopped: bool,
+}
+
+impl futures::Stream for BoundedStream {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.stopped {
+            return std::task::Poll::Ready(None);
+        }
+        if let std::task::Poll::Ready(reason) = self.stop.poll_stop(cx) {
+            self.stopped = true;
+            let error = CoordinatorError::Cancelled(reason.into());
+            return std::task::Poll::Ready(Some(Err(DataFusionError::External(Box::new(error)))));
+        }
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl datafusion::execution::RecordBatchStream for BoundedStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
 }
 
 /// What can stop a running statement: its deadline (statement_timeout) and the client's

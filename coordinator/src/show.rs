@@ -7,6 +7,35 @@ use crate::ddl::require_table;
 use crate::front::Statement;
 use crate::session::{Output, Session};
 
+/// Columns of `SHOW DATABASES`, `SHOW TABLES`, ... (all text).
+const DATABASES_COLUMNS: &[&str] = &["database_name"];
+const TABLES_COLUMNS: &[&str] = &["tab_name"];
+const PARTITIONS_COLUMNS: &[&str] = &["partition"];
+const DESCRIBE_COLUMNS: &[&str] = &["col_name", "data_type", "comment"];
+const SHOW_CREATE_COLUMNS: &[&str] = &["createtab_stmt"];
+/// The one column of `MSCK REPAIR TABLE` and `ANALYZE TABLE`.
+pub(crate) const RESULT_COLUMNS: &[&str] = &["result"];
+
+impl Statement {
+    /// The columns this statement returns, known before it runs (all text); `None` for
+    /// a statement that only reports a command tag.
+    pub fn result_columns(&self) -> Option<Vec<String>> {
+        let columns: &[&str] = match self {
+            Statement::ShowDatabases { .. } => DATABASES_COLUMNS,
+            Statement::ShowTables { .. } => TABLES_COLUMNS,
+            Statement::ShowPartitions { .. } => PARTITIONS_COLUMNS,
+            Statement::Describe { .. } => DESCRIBE_COLUMNS,
+            Statement::ShowCreateTable { .. } => SHOW_CREATE_COLUMNS,
+            Statement::ShowVariable { name } => return Some(vec![name.clone()]),
+            Statement::ShowCatalogs => crate::connectors::SHOW_CATALOGS_COLUMNS,
+            Statement::RepairTable { .. } | Statement::Analyze { .. } => RESULT_COLUMNS,
+            Statement::Crawler(crawler) => crawler.result_columns()?,
+            _ => return None,
+        };
+        Some(columns.iter().map(|c| c.to_string()).collect())
+    }
+}
+
 pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<Output> {
     let metastore = session.engine().metastore();
     match statement {
@@ -18,7 +47,7 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
                 .filter(|db| like.as_deref().is_none_or(|p| matches_pattern(p, &db.name)))
                 .map(|db| vec![db.name])
                 .collect();
-            Output::text_rows(&["database_name"], rows)
+            Output::text_rows(DATABASES_COLUMNS, rows)
         }
         Statement::ShowTables { database, like } => {
             let database = database.unwrap_or_else(|| session.current_database());
@@ -29,7 +58,7 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
                 .filter(|t| like.as_deref().is_none_or(|p| matches_pattern(p, &t.name)))
                 .map(|t| vec![t.name])
                 .collect();
-            Output::text_rows(&["tab_name"], rows)
+            Output::text_rows(TABLES_COLUMNS, rows)
         }
         Statement::ShowPartitions { name } => {
             let table = require_table(session, &name).await?;
@@ -45,18 +74,15 @@ pub(crate) async fn execute(session: &Session, statement: Statement) -> Result<O
                 .into_iter()
                 .map(|p| vec![partition_spec(&table.partition_keys, &p.values)])
                 .collect();
-            Output::text_rows(&["partition"], rows)
+            Output::text_rows(PARTITIONS_COLUMNS, rows)
         }
         Statement::Describe { name, formatted } => {
             let table = require_table(session, &name).await?;
-            Output::text_rows(
-                &["col_name", "data_type", "comment"],
-                describe(&table, formatted),
-            )
+            Output::text_rows(DESCRIBE_COLUMNS, describe(&table, formatted))
         }
         Statement::ShowCreateTable { name } => {
             let table = require_table(session, &name).await?;
-            Output::text_rows(&["createtab_stmt"], vec![vec![show_create(&table)]])
+            Output::text_rows(SHOW_CREATE_COLUMNS, vec![vec![show_create(&table)]])
         }
         other => unreachable!("not a SHOW statement: {other:?}"),
     }

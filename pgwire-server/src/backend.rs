@@ -13,22 +13,27 @@ use futures::{Sink, StreamExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
+use pgwire::api::results::{DescribePortalResponse, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireServerHandlers, Type};
 use pgwire::api::{ConnectionGuard, ConnectionHandle, ConnectionManager};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
+use pgwire::messages::response::TransactionStatus;
 use quarry_coordinator::front::ROLLBACK_TO_SAVEPOINT;
 use quarry_coordinator::split::split_statements;
 use quarry_coordinator::{CoordinatorError, Output, Prepared, Session};
 
-use crate::errors::{error_info, user_error};
+use crate::copy;
+use crate::cursors::{CursorStatement, Cursors};
+use crate::errors::{cursor_error, user_error};
 use crate::fields::pg_fields;
 use crate::startup::{QuarryStartup, StartupPolicy};
+use crate::wire::{self, WireStatement};
 
 /// The handlers pgwire asks for, for one connection.
 pub(crate) struct ConnectionHandlers {
@@ -67,13 +72,16 @@ impl ConnectionHandlers {
     ) -> Self {
         let session = Arc::new(session);
         let slot = Arc::new(CancelSlot::default());
+        let cursors = Arc::new(Cursors::default());
         Self {
             backend: Arc::new(QuarryBackend {
                 session: Arc::clone(&session),
                 parser: Arc::new(QuarryParser {
                     session: Arc::clone(&session),
+                    cursors: Arc::clone(&cursors),
                 }),
                 cancel: Arc::clone(&slot),
+                cursors,
             }),
             startup: Arc::new(QuarryStartup::new(
                 session,
@@ -108,10 +116,13 @@ pub(crate) struct QuarryBackend {
     session: Arc<Session>,
     parser: Arc<QuarryParser>,
     cancel: Arc<CancelSlot>,
+    /// This connection's SQL cursors.
+    cursors: Arc<Cursors>,
 }
 
 pub(crate) struct QuarryParser {
     session: Arc<Session>,
+    cursors: Arc<Cursors>,
 }
 
 /// Parameter types of a plan in `$1, $2, ...` order.
@@ -190,6 +201,7 @@ impl SimpleQueryHandler for QuarryBackend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut responses = Vec::new();
+        let mut in_transaction = client.transaction_status() != TransactionStatus::Idle;
         for statement in split_statements(query) {
             if let Some(name) = deallocated(&statement) {
                 // Prepared statements live in pgwire's per-connection store.
@@ -199,14 +211,32 @@ impl SimpleQueryHandler for QuarryBackend {
                 responses.push(Response::Execution(Tag::new("DEALLOCATE")));
                 continue;
             }
-            self.cancel.arm(&self.session).await;
-            match self.session.execute(&statement).await {
-                Ok(output) => responses.push(response(output, &Format::UnifiedText)?),
-                Err(e) => {
+            let result = if wire::is_wire_statement(&statement) {
+                match wire::prepare(&self.session, &statement).await {
+                    Ok(prepared) => {
+                        self.run_wire(&prepared, None, &Format::UnifiedText, in_transaction)
+                            .await
+                    }
+                    Err(e) => Err(user_error(e)),
+                }
+            } else {
+                self.cancel.arm(&self.session).await;
+                match self.session.execute(&statement).await {
+                    Ok(output) => response(output, &Format::UnifiedText),
+                    Err(e) => Err(user_error(e)),
+                }
+            };
+            match result {
+                Ok(response) => {
+                    in_transaction = self.track_transaction(&response, in_transaction);
+                    responses.push(response);
+                }
+                Err(PgWireError::UserError(info)) => {
                     // Like PostgreSQL: the statements before still count, the rest are skipped.
-                    responses.push(Response::Error(Box::new(error_info(&e))));
+                    responses.push(Response::Error(info));
                     break;
                 }
+                Err(e) => return Err(e),
             }
         }
         Ok(responses)
@@ -215,26 +245,34 @@ impl SimpleQueryHandler for QuarryBackend {
 
 #[async_trait]
 impl QueryParser for QuarryParser {
-    type Statement = Prepared;
+    type Statement = WireStatement;
 
     async fn parse_sql<C>(
         &self,
         _client: &C,
         sql: &str,
         _types: &[Option<Type>],
-    ) -> PgWireResult<Option<Prepared>>
+    ) -> PgWireResult<Option<WireStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        self.session
-            .prepare(sql)
+        wire::prepare(&self.session, sql)
             .await
             .map(Some)
             .map_err(user_error)
     }
 
-    fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
-        let Prepared::Plan { plan, .. } = statement else {
+    fn get_parameter_types(&self, statement: &WireStatement) -> PgWireResult<Vec<Type>> {
+        let (WireStatement::Session(Prepared::Plan { plan, .. })
+        | WireStatement::Copy {
+            query: Prepared::Plan { plan, .. },
+            ..
+        }
+        | WireStatement::Declare {
+            query: Prepared::Plan { plan, .. },
+            ..
+        }) = statement
+        else {
             return Ok(vec![]);
         };
         parameter_types(plan)?
@@ -248,54 +286,222 @@ impl QueryParser for QuarryParser {
 
     fn get_result_schema(
         &self,
-        statement: &Prepared,
+        statement: &WireStatement,
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
+        let format = format.unwrap_or(&Format::UnifiedText);
         match statement {
-            Prepared::Plan { plan, .. } => pg_fields(
-                plan.schema().as_arrow(),
-                format.unwrap_or(&Format::UnifiedText),
-            ),
-            // Quarry's statements learn their columns when they run.
-            Prepared::Quarry { .. } => Ok(vec![]),
+            WireStatement::Session(prepared) => match prepared.result_schema() {
+                Some(schema) => pg_fields(&schema, format),
+                None => Ok(vec![]),
+            },
+            // The cursor's columns, when it is open (else Execute reports it missing).
+            WireStatement::Cursor(CursorStatement::Fetch {
+                name,
+                moving: false,
+                ..
+            }) => match self.cursors.get(name) {
+                Some(cursor) => pg_fields(&cursor.schema, format),
+                None => Ok(vec![]),
+            },
+            // COPY answers with CopyOutResponse, the others with a command tag.
+            WireStatement::Copy { .. }
+            | WireStatement::Declare { .. }
+            | WireStatement::Cursor(_) => Ok(vec![]),
         }
     }
 }
 
 #[async_trait]
 impl ExtendedQueryHandler for QuarryBackend {
-    type Statement = Prepared;
+    type Statement = WireStatement;
     type QueryParser = QuarryParser;
 
     fn query_parser(&self) -> Arc<QuarryParser> {
         Arc::clone(&self.parser)
     }
 
+    /// Like pgwire's, and a portal named like an open cursor describes that cursor: in
+    /// PostgreSQL a cursor is a portal, and psycopg's server-side cursors describe it so.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = WireStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && client.portal_store().get_portal(name).is_none()
+            && let Some(cursor) = self.cursors.get(name)
+        {
+            let format = if cursor.binary {
+                Format::UnifiedBinary
+            } else {
+                Format::UnifiedText
+            };
+            let fields = pg_fields(&cursor.schema, &format)?;
+            return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
+        }
+        self._on_describe(client, message).await
+    }
+
     async fn do_query<C>(
         &self,
-        _client: &mut C,
-        portal: &Portal<Prepared>,
+        client: &mut C,
+        portal: &Portal<WireStatement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::PortalStore: PortalStore<Statement = WireStatement>,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let in_transaction = client.transaction_status() != TransactionStatus::Idle;
+        let response = self
+            .run_wire(
+                &portal.statement.statement,
+                Some(portal),
+                &portal.result_column_format,
+                in_transaction,
+            )
+            .await?;
+        self.track_transaction(&response, in_transaction);
+        Ok(response)
+    }
+}
+
+impl QuarryBackend {
+    /// Runs a prepared session statement, binding the portal's parameters to a plan;
+    /// `cursor` when its rows are for a cursor (read by later statements).
+    async fn run(
+        &self,
+        prepared: &Prepared,
+        portal: Option<&Portal<WireStatement>>,
+        cursor: bool,
+    ) -> PgWireResult<Output> {
         self.cancel.arm(&self.session).await;
-        let output = match &portal.statement.statement {
+        let output = match prepared {
             Prepared::Quarry { sql, statement } => {
                 self.session.execute_quarry(sql, statement.clone()).await
             }
             Prepared::Plan { sql, plan } => {
-                let types = parameter_types(plan)?;
-                let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
-                let params = deserialize_parameters(portal, &type_refs)?;
-                let bound = plan.clone().with_param_values(params).map_err(pg_error)?;
-                self.session.execute_plan(sql, bound).await
+                let plan = match portal {
+                    Some(portal) => {
+                        let types = parameter_types(plan)?;
+                        let type_refs: Vec<Option<&DataType>> =
+                            types.iter().map(Option::as_ref).collect();
+                        let params = deserialize_parameters(portal, &type_refs)?;
+                        plan.clone().with_param_values(params).map_err(pg_error)?
+                    }
+                    None => plan.clone(),
+                };
+                if cursor {
+                    self.session.open_cursor(sql, plan).await
+                } else {
+                    self.session.execute_plan(sql, plan).await
+                }
             }
         };
-        response(output.map_err(user_error)?, &portal.result_column_format)
+        output.map_err(user_error)
+    }
+
+    /// Runs a statement of either protocol: the session's, COPY or a cursor statement.
+    async fn run_wire(
+        &self,
+        statement: &WireStatement,
+        portal: Option<&Portal<WireStatement>>,
+        format: &Format,
+        in_transaction: bool,
+    ) -> PgWireResult<Response> {
+        match statement {
+            WireStatement::Session(prepared) => {
+                response(self.run(prepared, portal, false).await?, format)
+            }
+            WireStatement::Copy { query, options } => {
+                let stream = rows_of(self.run(query, portal, false).await?, "COPY")?;
+                Ok(Response::CopyOut(
+                    copy::copy_out(stream, options.clone()).await?,
+                ))
+            }
+            WireStatement::Declare {
+                name,
+                binary,
+                hold,
+                query,
+            } => {
+                if self.cursors.get(name).is_some() {
+                    return Err(cursor_error(crate::cursors::CursorError::Duplicate(
+                        name.clone(),
+                    )));
+                }
+                let stream = rows_of(self.run(query, portal, true).await?, "DECLARE CURSOR")?;
+                self.cursors
+                    .declare(name, stream, *binary, *hold, in_transaction)
+                    .map_err(cursor_error)?;
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            WireStatement::Cursor(CursorStatement::Fetch {
+                name,
+                count,
+                moving,
+            }) => {
+                let cursor = self.cursors.require(name).map_err(cursor_error)?;
+                // Each FETCH has its own statement_timeout and can be cancelled.
+                self.cancel.arm(&self.session).await;
+                let mut rows = self
+                    .session
+                    .bounded(cursor.fetch(*count))
+                    .map_err(user_error)?;
+                if *moving {
+                    let mut moved = 0;
+                    while let Some(batch) = rows.next().await {
+                        moved += batch
+                            .map_err(|e| user_error(CoordinatorError::from(e)))?
+                            .num_rows();
+                    }
+                    return Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)));
+                }
+                // A BINARY cursor sends binary rows in the simple protocol too.
+                let format = match portal {
+                    None if cursor.binary => &Format::UnifiedBinary,
+                    _ => format,
+                };
+                let mut response = query_response(rows, format)?;
+                response.set_command_tag("FETCH");
+                Ok(Response::Query(response))
+            }
+            WireStatement::Cursor(CursorStatement::Close { name }) => {
+                self.cursors.close(name.as_deref()).map_err(cursor_error)?;
+                Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
+            }
+            WireStatement::Cursor(CursorStatement::Declare { .. }) => Err(user_error(
+                CoordinatorError::Invalid("DECLARE was not planned".into()),
+            )),
+        }
+    }
+
+    /// Whether a transaction block is open after `response`; its end closes the cursors
+    /// declared in it without HOLD.
+    fn track_transaction(&self, response: &Response, in_transaction: bool) -> bool {
+        match response {
+            Response::TransactionStart(_) => true,
+            Response::TransactionEnd(_) => {
+                self.cursors.end_transaction();
+                false
+            }
+            _ => in_transaction,
+        }
+    }
+}
+
+/// The rows a COPY or a cursor reads: its statement must return some.
+fn rows_of(output: Output, what: &str) -> PgWireResult<SendableRecordBatchStream> {
+    match output {
+        Output::Rows(stream) => Ok(stream),
+        Output::Done(tag) => Err(user_error(CoordinatorError::Invalid(format!(
+            "{what} needs a query that returns rows, not {tag}"
+        )))),
     }
 }

@@ -6,6 +6,8 @@ use quarry_connectors::ConnectorError;
 use quarry_coordinator::{CoordinatorError, RemoteFailure};
 use quarry_metastore::MetastoreError;
 
+use crate::cursors::CursorError;
+
 fn metastore_sqlstate(e: &MetastoreError) -> &'static str {
     match e {
         MetastoreError::DatabaseNotFound(_) => "3F000",
@@ -96,6 +98,20 @@ pub(crate) fn error_info(err: &CoordinatorError) -> ErrorInfo {
         sqlstate(err).to_string(),
         err.user_message(),
     )
+}
+
+/// Errors of cursor statements: PostgreSQL's codes for a missing or duplicate cursor.
+pub(crate) fn cursor_error(err: CursorError) -> PgWireError {
+    let code = match err {
+        CursorError::Unknown(_) => "34000",
+        CursorError::Duplicate(_) => "42P03",
+        CursorError::ForwardOnly => "0A000",
+    };
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        code.to_string(),
+        err.to_string(),
+    )))
 }
 
 /// A wrong password or an unknown user: PostgreSQL's words for both (no user enumeration).

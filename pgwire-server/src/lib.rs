@@ -15,14 +15,22 @@
 //! refuses plaintext), then either trust (any user name) or SCRAM-SHA-256 against the
 //! metastore's users ([`AuthMode`]).
 //!
-//! Not built yet (see the pgwire issue): COPY, cursors.
+//! The front end runs two kinds of statements itself, because their results are
+//! protocol matters: `COPY ... TO STDOUT` (`copy.rs`) and SQL cursors (`cursors.rs`), both
+//! over the session's ordinary query path (`wire.rs`).
+//!
+//! Not built yet (see the pgwire issue): COPY FROM.
 
 mod backend;
+mod copy;
+mod cursors;
 mod errors;
 mod fields;
 mod server;
 mod startup;
 mod tls;
+mod wire;
+mod words;
 
 pub use server::{DEFAULT_MAX_CONNECTIONS, ServerConfig, serve};
 pub use startup::AuthMode;

@@ -44,7 +44,7 @@ impl Drop for Process {
 /// Cluster tests run one at a time: four clusters at once on two cores turn heartbeat
 /// timing into noise (and made Ballista lose a job after a worker loss, see
 /// `a_query_survives_losing_one_of_two_workers`).
-static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A coordinator with its workers; everything is stopped on drop.
 pub struct TestCluster {

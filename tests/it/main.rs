@@ -7,6 +7,8 @@
 //! * `crawler`: crawlers over layouts on the S3-protocol server and on local disk, and an
 //!   object store that fails in the middle of a run (`crawler::faults`).
 //! * `sources`: PostgreSQL and MariaDB catalogs (fixtures, connection errors, secrets).
+//! * `pgwire_session`: COPY TO STDOUT, cursors, temporary tables and Describe over the
+//!   PostgreSQL protocol, with psql, psycopg 3 and tokio-postgres.
 //! * `clients`: pgjdbc, psycopg2, SQLAlchemy + pandas, psycopg 3 and pyodbc/psqlODBC programs
 //!   (`tests/clients/`) checking the answers and metadata they get.
 //! * `pgwire_auth`: TLS (`--tls-cert`, `--require-tls`), SCRAM-SHA-256 users and the
@@ -24,6 +26,7 @@ mod crawler;
 mod pgwire;
 mod pgwire_auth;
 mod pgwire_load;
+mod pgwire_session;
 mod servers;
 mod slt;
 mod sources;
