@@ -275,7 +275,7 @@ impl CatalogProvider for SessionCatalog {
     ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
         if name == "pg_catalog" {
             // As the engine's catalog does: pg_attribute gets the type modifiers.
-            let schema = Arc::new(crate::pg_attribute::PgCatalogOverlay::new(
+            let schema = Arc::new(crate::pg_overlay::PgCatalogOverlay::new(
                 schema,
                 self.engine_catalogs.clone(),
             ));

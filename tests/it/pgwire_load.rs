@@ -218,8 +218,7 @@ async fn a_burst_of_wrong_passwords_leaves_the_right_one_working() {
         attempts.spawn(async move {
             let error = connect(port, &format!("password=wrong-{i}"))
                 .await
-                .err()
-                .expect("a wrong password is refused");
+                .expect_err("a wrong password is refused");
             error.as_db_error().map(|e| e.code().code().to_string())
         });
     }
