@@ -266,16 +266,22 @@ impl LocalServer {
     }
 }
 
-async fn bench(args: TpchArgs) -> Result<(), String> {
-    let engine = Engine::open(EngineConfig::new(&args.data_dir))
+/// The engine over `data_dir`, with TPC-H at `sf` generated there on first use.
+async fn open_engine(data_dir: &std::path::Path, sf: f64) -> Result<Engine, String> {
+    let engine = Engine::open(EngineConfig::new(data_dir))
         .await
         .map_err(|e| e.user_message())?;
-    if let Some(message) = ensure_tpch(&engine, args.sf)
+    if let Some(message) = ensure_tpch(&engine, sf)
         .await
         .map_err(|e| e.user_message())?
     {
         eprintln!("{message}");
     }
+    Ok(engine)
+}
+
+async fn bench(args: TpchArgs) -> Result<(), String> {
+    let engine = open_engine(&args.data_dir, args.sf).await?;
     let queries: Vec<usize> = if args.queries.is_empty() {
         (1..=22).collect()
     } else {

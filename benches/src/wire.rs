@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use quarry_coordinator::{Engine, EngineConfig, ensure_tpch};
 use serde::Serialize;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::{LocalServer, machine};
+use crate::{LocalServer, machine, open_engine};
 
 #[derive(clap::Args)]
 pub(crate) struct WireArgs {
@@ -65,15 +64,7 @@ struct Report {
 }
 
 pub(crate) async fn bench(args: WireArgs) -> Result<(), String> {
-    let engine = Engine::open(EngineConfig::new(&args.data_dir))
-        .await
-        .map_err(|e| e.user_message())?;
-    if let Some(message) = ensure_tpch(&engine, args.sf)
-        .await
-        .map_err(|e| e.user_message())?
-    {
-        eprintln!("{message}");
-    }
+    let engine = open_engine(&args.data_dir, args.sf).await?;
     let server = LocalServer::start(&engine).await?;
     let quarry = connect(&format!(
         "host=127.0.0.1 port={} user=bench dbname=quarry",

@@ -224,7 +224,7 @@ pub fn redact_passwords(sql: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Byte offset in `sql` of a tokenizer location (1-based line and character column).
-fn byte_offset(sql: &str, location: Location) -> usize {
+pub fn byte_offset(sql: &str, location: Location) -> usize {
     let (line, column) = (location.line as usize, location.column as usize);
     let line_start: usize = sql
         .split_inclusive('\n')

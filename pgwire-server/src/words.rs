@@ -219,22 +219,6 @@ impl<'a> Words<'a> {
         if token.token == Token::EOF {
             return self.sql.len();
         }
-        let (line, column) = (
-            token.span.start.line as usize,
-            token.span.start.column as usize,
-        );
-        let line_start: usize = self
-            .sql
-            .split_inclusive('\n')
-            .take(line.saturating_sub(1))
-            .map(str::len)
-            .sum();
-        let rest = &self.sql[line_start..];
-        line_start
-            + rest
-                .char_indices()
-                .nth(column.saturating_sub(1))
-                .map(|(i, _)| i)
-                .unwrap_or(rest.len())
+        quarry_coordinator::front::byte_offset(self.sql, token.span.start)
     }
 }

@@ -90,6 +90,22 @@ impl Server {
     }
 }
 
+/// Runs a Python script (psycopg tests) and returns what it printed; fails the test when
+/// the script fails.
+pub(crate) fn run_python(script: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -185,18 +201,8 @@ with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
 "#,
         port = server.port
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "psycopg script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        run_python(&script),
         "150000 on\n[('ALGERIA',), ('ARGENTINA',)]\n[('GERMANY',)]\n[('INDIA',)]\n\
          [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\nerror 42P01\n[(42,)]\n"
     );

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::pgwire::Server;
+use crate::pgwire::{Server, run_python};
 
 async fn connect(server: &Server) -> Client {
     let (client, connection) = tokio_postgres::connect(
@@ -399,18 +399,8 @@ with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
 "#,
         port = server.port
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "psycopg script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        run_python(&script),
         "copy True True\n\
          description True l_orderkey\n\
          named True True\nsome True True\nbinary True\nerror 34000\n"
