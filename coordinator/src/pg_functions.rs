@@ -50,10 +50,22 @@ pub fn session_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(IndexDefinition {
             signature: Signature::variadic_any(Volatility::Stable),
         }),
-        ScalarUDF::new_from_impl(CollationIsVisible {
-            signature: Signature::any(1, Volatility::Stable),
-        }),
     ]
+    .into_iter()
+    .chain(
+        [
+            "pg_collation_is_visible",
+            "pg_function_is_visible",
+            "pg_type_is_visible",
+        ]
+        .map(|name| {
+            ScalarUDF::new_from_impl(IsVisible {
+                name,
+                signature: Signature::any(1, Volatility::Stable),
+            })
+        }),
+    )
+    .collect()
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -254,16 +266,18 @@ fn json_value(value: ScalarValue) -> serde_json::Value {
     }
 }
 
-/// `pg_collation_is_visible(oid)`: whether the collation is on the search path. Every
-/// collation Quarry lists is in pg_catalog, which is always on the path.
+/// `pg_collation_is_visible(oid)`, `pg_function_is_visible(oid)`, `pg_type_is_visible(oid)`:
+/// whether the object is on the search path. The collations, functions and types Quarry
+/// lists are all in pg_catalog, which is always on the path.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct CollationIsVisible {
+struct IsVisible {
+    name: &'static str,
     signature: Signature,
 }
 
-impl ScalarUDFImpl for CollationIsVisible {
+impl ScalarUDFImpl for IsVisible {
     fn name(&self) -> &str {
-        "pg_collation_is_visible"
+        self.name
     }
 
     fn signature(&self) -> &Signature {
