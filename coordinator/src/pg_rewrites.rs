@@ -404,3 +404,67 @@ fn is_function(f: &Function, name: &str) -> bool {
     let called = f.name.to_string().to_ascii_lowercase();
     called == name || called.strip_prefix("pg_catalog.") == Some(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_quarry_rewrites;
+
+    #[test]
+    fn field_access_on_an_expression_becomes_a_subscript() {
+        assert_eq!(
+            with_quarry_rewrites("SELECT (f(x)).n FROM t"),
+            "SELECT (f(x))['n'] FROM t"
+        );
+        // A plain column is left alone.
+        assert_eq!(
+            with_quarry_rewrites("SELECT t.n FROM t"),
+            "SELECT t.n FROM t"
+        );
+    }
+
+    #[test]
+    fn outer_row_conditions_leave_the_subquery() {
+        let sql = "SELECT (SELECT d.v FROM pg_catalog.pg_attrdef d \
+                   WHERE a.atthasdef AND d.adrelid = a.attrelid) FROM pg_catalog.pg_attribute a";
+        assert_eq!(
+            with_quarry_rewrites(sql),
+            "SELECT CASE WHEN a.atthasdef THEN (SELECT max(d.v) FROM pg_catalog.pg_attrdef d \
+             WHERE d.adrelid = a.attrelid) END FROM pg_catalog.pg_attribute a"
+        );
+        // A condition on the subquery's own table stays where it is.
+        let own = "SELECT (SELECT max(d.v) FROM d WHERE d.ok AND d.k = a.k) FROM a";
+        assert_eq!(with_quarry_rewrites(own), own);
+    }
+
+    #[test]
+    fn max_is_added_only_over_pg_catalog() {
+        let user = "SELECT (SELECT u.v FROM u WHERE u.k = t.k) FROM t";
+        assert_eq!(with_quarry_rewrites(user), user);
+    }
+
+    #[test]
+    fn functions_quarry_answers_by_rewriting() {
+        assert_eq!(
+            with_quarry_rewrites("SELECT pg_get_serial_sequence('t', 'c')"),
+            "SELECT CAST(NULL AS TEXT)"
+        );
+        assert_eq!(
+            with_quarry_rewrites("SELECT generate_subscripts(a, 1) FROM t"),
+            "SELECT unnest(generate_series(1, array_length(a, 1))) FROM t"
+        );
+        assert_eq!(
+            with_quarry_rewrites("SELECT typinput = 'pg_catalog.array_in'::regproc FROM pg_type"),
+            "SELECT typinput = 'array_in' FROM pg_type"
+        );
+        assert!(
+            with_quarry_rewrites("SELECT to_regtype('integer')")
+                .contains("WHEN 'integer' THEN 'int4'")
+        );
+    }
+
+    #[test]
+    fn statements_it_cannot_parse_pass_through() {
+        let odd = "SELECT FROM WHERE (";
+        assert_eq!(with_quarry_rewrites(odd), odd);
+    }
+}
