@@ -5,8 +5,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, DataType as SqlDataType, Expr as SqlExpr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr, Subscript,
-    TableFactor, TableWithJoins, Value as SqlValue, visit_expressions, visit_expressions_mut,
+    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, SelectItem, SetExpr,
+    Statement, Subscript, TableFactor, TableWithJoins, Value as SqlValue, visit_expressions,
+    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser as SqlParser;
@@ -21,7 +22,8 @@ pub(crate) fn with_quarry_rewrites(sql: &str) -> String {
         return sql.to_string();
     };
     let catalog_query = sql.to_ascii_lowercase().contains("pg_catalog.");
-    let mut changed = false;
+    // Names first, so a rewritten function keeps the name it was called by.
+    let mut changed = name_function_columns(statement);
     let _ = visit_expressions_mut(statement, |expr| {
         changed |= dot_access_to_subscript(expr);
         changed |= subquery_of_pg_sequence(expr);
@@ -384,6 +386,62 @@ fn dot_access_to_subscript(expr: &mut SqlExpr) -> bool {
     changed
 }
 
+/// Result columns computed by a function call named as PostgreSQL names them, after the
+/// function (`count(*)` is column `count`, `pg_catalog.version()` is `version`), where
+/// DataFusion would name them after the whole expression (`count(*)`). Only the statement's
+/// own SELECT list, only names that stay unique in it, and not with `*` in the list (its
+/// columns are not known here).
+fn name_function_columns(statement: &mut Statement) -> bool {
+    let Statement::Query(query) = statement else {
+        return false;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return false;
+    };
+    let mut names = Vec::with_capacity(select.projection.len());
+    for item in &select.projection {
+        names.push(match item {
+            SelectItem::UnnamedExpr(SqlExpr::Function(f)) => f
+                .name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .map(|ident| ident.value.to_ascii_lowercase()),
+            SelectItem::UnnamedExpr(SqlExpr::Identifier(ident)) => Some(ident.value.clone()),
+            SelectItem::UnnamedExpr(SqlExpr::CompoundIdentifier(parts)) => {
+                parts.last().map(|ident| ident.value.clone())
+            }
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(_) => None,
+            _ => return false,
+        });
+    }
+    let mut changed = false;
+    for (item, name) in select.projection.iter_mut().zip(&names) {
+        let SelectItem::UnnamedExpr(SqlExpr::Function(_)) = item else {
+            continue;
+        };
+        let Some(name) = name else {
+            continue;
+        };
+        let unique = names.iter().filter(|n| n.as_ref() == Some(name)).count() == 1;
+        if !unique {
+            continue;
+        }
+        let SelectItem::UnnamedExpr(expr) =
+            std::mem::replace(item, SelectItem::Wildcard(Default::default()))
+        else {
+            unreachable!("matched above")
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::new(name.clone()),
+        };
+        changed = true;
+    }
+    changed
+}
+
 /// Replaces `expr` with the expression `sql`; false (and `expr` unchanged) when `sql` does
 /// not parse.
 fn replace_with(expr: &mut SqlExpr, sql: &str) -> bool {
@@ -446,11 +504,11 @@ mod tests {
     fn functions_quarry_answers_by_rewriting() {
         assert_eq!(
             with_quarry_rewrites("SELECT pg_get_serial_sequence('t', 'c')"),
-            "SELECT CAST(NULL AS TEXT)"
+            "SELECT CAST(NULL AS TEXT) AS pg_get_serial_sequence"
         );
         assert_eq!(
             with_quarry_rewrites("SELECT generate_subscripts(a, 1) FROM t"),
-            "SELECT unnest(generate_series(1, array_length(a, 1))) FROM t"
+            "SELECT unnest(generate_series(1, array_length(a, 1))) AS generate_subscripts FROM t"
         );
         assert_eq!(
             with_quarry_rewrites("SELECT typinput = 'pg_catalog.array_in'::regproc FROM pg_type"),
@@ -460,6 +518,21 @@ mod tests {
             with_quarry_rewrites("SELECT to_regtype('integer')")
                 .contains("WHEN 'integer' THEN 'int4'")
         );
+    }
+
+    #[test]
+    fn function_columns_are_named_after_the_function() {
+        assert_eq!(
+            with_quarry_rewrites("SELECT count(*), sum(x), count(y), n FROM t"),
+            "SELECT count(*), sum(x) AS sum, count(y), n FROM t"
+        );
+        assert_eq!(
+            with_quarry_rewrites("SELECT pg_catalog.version()"),
+            "SELECT pg_catalog.version() AS version"
+        );
+        // Not with `*`, whose columns might repeat the name.
+        let star = "SELECT *, max(x) FROM t";
+        assert_eq!(with_quarry_rewrites(star), star);
     }
 
     #[test]

@@ -47,7 +47,9 @@ async fn two_hundred_connections_run_queries_at_once() {
         let barrier = std::sync::Arc::clone(&barrier);
         let expected = expected.clone();
         clients.spawn(async move {
-            let client = connect(port, "").await.expect("connection accepted");
+            let client = connect(port, "")
+                .await
+                .unwrap_or_else(|e| panic!("client {i} not connected: {e:?}"));
             barrier.wait().await;
             let (region, count) = expected[(i % 5) as usize];
             let row = client
@@ -56,7 +58,7 @@ async fn two_hundred_connections_run_queries_at_once() {
                     &[&region],
                 )
                 .await
-                .expect("query answered");
+                .unwrap_or_else(|e| panic!("client {i} got no answer: {e:?}"));
             assert_eq!(row.get::<_, i64>(0), count, "client {i}");
             let name: String = row.get(1);
             assert!(!name.is_empty(), "client {i}");
