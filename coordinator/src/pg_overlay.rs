@@ -20,7 +20,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 
-/// The library's pg_catalog schema, with [`PgAttribute`] in place of its `pg_attribute`.
+/// The library's pg_catalog schema, with its `pg_attribute`, `pg_class` and `pg_index` amended.
 #[derive(Debug)]
 pub(crate) struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
@@ -45,9 +45,10 @@ impl SchemaProvider for PgCatalogOverlay {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let table = self.inner.table(name).await?;
         Ok(match table {
-            Some(inner) if name == "pg_attribute" => Some(Arc::new(PgAttribute {
+            Some(inner) if name == "pg_attribute" => Some(Arc::new(Amended {
+                schema: inner.schema(),
                 inner,
-                catalogs: self.catalogs.clone(),
+                amendment: Amendment::TypeModifiers(self.catalogs.clone()),
             })),
             // The library ships PostgreSQL's own system indexes, which describe tables Quarry
             // does not have; Quarry's tables have no indexes.
@@ -56,7 +57,11 @@ impl SchemaProvider for PgCatalogOverlay {
                 vec![vec![]],
             )?)),
             Some(inner) if name == "pg_class" && inner.schema().index_of("reloptions").is_err() => {
-                Some(Arc::new(PgClass { inner }))
+                Some(Arc::new(Amended {
+                    schema: with_reloptions(&inner.schema()),
+                    inner,
+                    amendment: Amendment::NullLastColumn,
+                }))
             }
             other => other,
         })
@@ -67,48 +72,86 @@ impl SchemaProvider for PgCatalogOverlay {
     }
 }
 
+/// A table of the library's pg_catalog, read whole and amended before Quarry answers with it.
 #[derive(Debug)]
-struct PgAttribute {
+struct Amended {
     inner: Arc<dyn TableProvider>,
-    catalogs: Weak<dyn CatalogProviderList>,
+    schema: SchemaRef,
+    amendment: Amendment,
+}
+
+#[derive(Debug)]
+enum Amendment {
+    /// pg_attribute: `atttypmod` from the catalogs' column types.
+    TypeModifiers(Weak<dyn CatalogProviderList>),
+    /// A column the library lacks, appended as NULLs (pg_class's `reloptions`).
+    NullLastColumn,
 }
 
 /// One column as the library enumerates them: name, 1-based number, PostgreSQL typmod.
 type Column = (String, i16, i32);
 
-impl PgAttribute {
-    /// Every column of every table, in the library's order (catalog, schema, table names as
-    /// their providers list them; columns in schema order).
-    async fn columns(&self) -> Result<Vec<Column>> {
-        let mut columns = Vec::new();
-        let Some(catalogs) = self.catalogs.upgrade() else {
-            return Ok(columns);
+/// Every column of every table, in the library's order (catalog, schema, table names as
+/// their providers list them; columns in schema order).
+async fn columns(catalogs: &Weak<dyn CatalogProviderList>) -> Result<Vec<Column>> {
+    let mut columns = Vec::new();
+    let Some(catalogs) = catalogs.upgrade() else {
+        return Ok(columns);
+    };
+    for catalog_name in catalogs.catalog_names() {
+        let Some(catalog) = catalogs.catalog(&catalog_name) else {
+            continue;
         };
-        for catalog_name in catalogs.catalog_names() {
-            let Some(catalog) = catalogs.catalog(&catalog_name) else {
+        for schema_name in catalog.schema_names() {
+            let Some(schema) = catalog.schema(&schema_name) else {
                 continue;
             };
-            for schema_name in catalog.schema_names() {
-                let Some(schema) = catalog.schema(&schema_name) else {
+            for table_name in schema.table_names() {
+                // A table that cannot be opened is skipped by the library too.
+                let Ok(Some(table)) = schema.table(&table_name).await else {
                     continue;
                 };
-                for table_name in schema.table_names() {
-                    // A table that cannot be opened is skipped by the library too.
-                    let Ok(Some(table)) = schema.table(&table_name).await else {
-                        continue;
-                    };
-                    for (i, field) in table.schema().fields().iter().enumerate() {
-                        columns.push((
-                            field.name().clone(),
-                            i16::try_from(i + 1).unwrap_or(i16::MAX),
-                            type_modifier(field.data_type()),
-                        ));
-                    }
+                for (i, field) in table.schema().fields().iter().enumerate() {
+                    columns.push((
+                        field.name().clone(),
+                        i16::try_from(i + 1).unwrap_or(i16::MAX),
+                        type_modifier(field.data_type()),
+                    ));
                 }
             }
         }
-        Ok(columns)
     }
+    Ok(columns)
+}
+
+/// pg_class's schema with `reloptions` (storage options, `text[]`), which the library leaves
+/// out and SQLAlchemy's index reflection selects; no Quarry relation has any.
+fn with_reloptions(schema: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(
+        "reloptions",
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        true,
+    ));
+    Arc::new(Schema::new(fields))
+}
+
+/// `batches` with one more column, all NULL, of `schema`'s last field.
+fn with_null_last_column(
+    batches: Vec<RecordBatch>,
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    batches
+        .into_iter()
+        .map(|batch| {
+            let mut columns = batch.columns().to_vec();
+            columns.push(new_null_array(
+                schema.field(columns.len()).data_type(),
+                batch.num_rows(),
+            ));
+            Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+        })
+        .collect()
 }
 
 /// pg_index's schema with its vector columns as arrays, as PostgreSQL's `int2vector` and
@@ -196,9 +239,9 @@ fn with_type_modifiers(batches: Vec<RecordBatch>, columns: &[Column]) -> Result<
 }
 
 #[async_trait]
-impl TableProvider for PgAttribute {
+impl TableProvider for Amended {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -212,78 +255,18 @@ impl TableProvider for PgAttribute {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batches = read_whole(&self.inner, state).await?;
-        let batches = with_type_modifiers(batches, &self.columns().await?)?;
+        let plan = self.inner.scan(state, None, &[], None).await?;
+        let batches = collect(plan, state.task_ctx()).await?;
+        let batches = match &self.amendment {
+            Amendment::TypeModifiers(catalogs) => {
+                with_type_modifiers(batches, &columns(catalogs).await?)?
+            }
+            Amendment::NullLastColumn => with_null_last_column(batches, &self.schema)?,
+        };
         Ok(MemorySourceConfig::try_new_exec(
             &[batches],
             self.schema(),
             projection.cloned(),
         )?)
     }
-}
-
-/// pg_class with `reloptions` (storage options, `text[]`), which the library leaves out and
-/// SQLAlchemy's index reflection selects; no Quarry relation has any, so it is NULL.
-#[derive(Debug)]
-struct PgClass {
-    inner: Arc<dyn TableProvider>,
-}
-
-#[async_trait]
-impl TableProvider for PgClass {
-    fn schema(&self) -> SchemaRef {
-        let mut fields: Vec<Field> = self
-            .inner
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(
-            "reloptions",
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            true,
-        ));
-        Arc::new(Schema::new(fields))
-    }
-
-    fn table_type(&self) -> TableType {
-        self.inner.table_type()
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = self.schema();
-        let batches = read_whole(&self.inner, state)
-            .await?
-            .into_iter()
-            .map(|batch| {
-                let mut columns = batch.columns().to_vec();
-                columns.push(new_null_array(
-                    schema.field(columns.len()).data_type(),
-                    batch.num_rows(),
-                ));
-                RecordBatch::try_new(Arc::clone(&schema), columns)
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[batches],
-            schema,
-            projection.cloned(),
-        )?)
-    }
-}
-
-/// Every row of a catalog table (they are small), to amend before answering.
-async fn read_whole(
-    table: &Arc<dyn TableProvider>,
-    state: &dyn Session,
-) -> Result<Vec<RecordBatch>> {
-    let plan = table.scan(state, None, &[], None).await?;
-    collect(plan, state.task_ctx()).await
 }

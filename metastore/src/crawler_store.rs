@@ -112,17 +112,7 @@ impl Metastore {
         if self.backend() != Backend::Postgres {
             return AssertSqlSafe(text);
         }
-        let mut out = String::with_capacity(text.len() + 16);
-        let mut n = 0;
-        for c in text.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
-        AssertSqlSafe(out)
+        AssertSqlSafe(crate::store::numbered_placeholders(&text))
     }
 
     /// Stores a new crawler. With `replace` an existing one of the same name gets the new

@@ -111,18 +111,8 @@ impl Metastore {
         if self.backend != Backend::Postgres {
             return AssertSqlSafe(Cow::Borrowed(text));
         }
-        let mut out = String::with_capacity(text.len() + 8);
-        let mut n = 0;
-        for c in text.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
         // Only placeholders changed in a constant statement: still injection-free.
-        AssertSqlSafe(Cow::Owned(out))
+        AssertSqlSafe(Cow::Owned(numbered_placeholders(text)))
     }
 
     // ---- databases ----
@@ -582,4 +572,19 @@ pub(crate) fn table_from_row(row: &AnyRow) -> Result<Table> {
         database,
         name,
     })
+}
+
+/// `text` with its `?` placeholders numbered as PostgreSQL writes them (`$1, $2, ...`).
+pub(crate) fn numbered_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut n = 0;
+    for c in text.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
