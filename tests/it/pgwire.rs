@@ -11,6 +11,9 @@ pub(crate) struct Server {
     pub(crate) port: u16,
     /// The line announcing the server: how it authenticates, whether it offers TLS.
     pub(crate) banner: String,
+    /// What it writes to stderr after the banner, kept for failure messages (and read, so
+    /// the server never writes into a full or closed pipe).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
     _data: Option<tempfile::TempDir>,
 }
 
@@ -55,13 +58,24 @@ impl Server {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut seen = String::new();
-        for line in BufReader::new(stderr).lines() {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Some(line) = lines.next() {
             let line = line.unwrap();
             if line.contains("serving the PostgreSQL protocol") {
+                let later = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+                let kept = std::sync::Arc::clone(&later);
+                std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        let mut kept = kept.lock().unwrap();
+                        kept.push_str(&line);
+                        kept.push('\n');
+                    }
+                });
                 return Ok(Server {
                     child,
                     port,
                     banner: line,
+                    stderr: later,
                     _data: None,
                 });
             }
@@ -70,6 +84,11 @@ impl Server {
         }
         let status = child.wait().unwrap();
         Err(format!("{status}: {seen}"))
+    }
+
+    /// What the server has written to stderr since its banner.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 
     pub(crate) fn psql(&self, sql: &str) -> std::process::Output {

@@ -66,7 +66,9 @@ async fn two_hundred_connections_run_queries_at_once() {
     }
     let mut done = 0;
     while let Some(result) = clients.join_next().await {
-        result.expect("client task");
+        if let Err(e) = result {
+            panic!("{e}; the server's stderr:\n{}", server.stderr());
+        }
         done += 1;
     }
     assert_eq!(done, 200);
