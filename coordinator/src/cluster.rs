@@ -37,7 +37,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
-use quarry_connectors::{QuarryOptions, RemoteTable};
+use quarry_connectors::{QuarryOptions, RemoteQuery, RemoteTable};
 use quarry_files::MetastoreTable;
 use quarry_worker::{CatalogFlightService, ClusterSecret, QuarryLogicalCodec, QuarryPhysicalCodec};
 use tonic::service::interceptor::InterceptedService;
@@ -333,6 +333,7 @@ pub fn runs_on_cluster(plan: &LogicalPlan) -> datafusion::error::Result<bool> {
                 let provider = source_as_provider(&scan.source)?;
                 if provider.downcast_ref::<MetastoreTable>().is_some()
                     || provider.downcast_ref::<RemoteTable>().is_some()
+                    || provider.downcast_ref::<RemoteQuery>().is_some()
                 {
                     data = true;
                 } else {

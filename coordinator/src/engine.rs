@@ -253,6 +253,7 @@ impl Engine {
             .with_catalog_list(Arc::new(catalogs))
             .with_default_features()
             .with_optimizer_rule(Arc::new(crate::like_escape::LikeEscape))
+            .with_optimizer_rule(Arc::new(quarry_connectors::SourcePushdown))
             .build();
         if let Some(cluster) = self.cluster() {
             state = cluster.upgrade(state)?;

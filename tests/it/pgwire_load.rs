@@ -15,7 +15,12 @@ use crate::pgwire::Server;
 async fn connect(port: u16, extra: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let config = format!("host=127.0.0.1 port={port} user=tester {extra}");
     let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
+    // A connection that ends in an error says why (a client only sees `Closed`).
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            eprintln!("a tokio-postgres connection ended with an error: {e:?}");
+        }
+    });
     Ok(client)
 }
 

@@ -31,7 +31,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use quarry_connectors::{
-    RemoteScanExec, RemoteTable, RemoteTableSpec, schema_from_bytes, schema_to_bytes,
+    RemoteQuery, RemoteScanExec, RemoteTable, RemoteTableSpec, schema_from_bytes, schema_to_bytes,
 };
 use quarry_files::{MetastoreScanExec, MetastoreTable, restore_schema_rules};
 use quarry_metastore::{Metastore, Table};
@@ -41,6 +41,8 @@ use serde::{Deserialize, Serialize};
 const METASTORE_TABLE_TAG: &[u8] = b"quarry.metastore_table.v1:";
 /// Prefix of an encoded [`RemoteTable`].
 const REMOTE_TABLE_TAG: &[u8] = b"quarry.remote_table.v1:";
+/// Prefix of an encoded [`RemoteQuery`] (a pushed join or aggregate).
+const REMOTE_QUERY_TAG: &[u8] = b"quarry.remote_query.v1:";
 /// Prefix of an encoded [`RemoteScanExec`].
 const REMOTE_SCAN_TAG: &[u8] = b"quarry.remote_scan.v1:";
 /// Prefix of an encoded [`MetastoreScanExec`].
@@ -142,6 +144,14 @@ impl LogicalExtensionCodec for QuarryLogicalCodec {
             let schema = fields.schema()?;
             return Ok(Arc::new(RemoteTable::new(fields.spec, schema)));
         }
+        if let Some(json) = buf.strip_prefix(REMOTE_QUERY_TAG) {
+            let fields: RemoteFields =
+                serde_json::from_slice(json).map_err(|e| corrupt("a remote query", e))?;
+            let schema = fields.schema()?;
+            let [sql] = <[String; 1]>::try_from(fields.sql)
+                .map_err(|_| corrupt("a remote query", "not one statement"))?;
+            return Ok(Arc::new(RemoteQuery::new(fields.spec, sql, schema)));
+        }
         let Some(json) = buf.strip_prefix(METASTORE_TABLE_TAG) else {
             return self
                 .inner
@@ -167,6 +177,15 @@ impl LogicalExtensionCodec for QuarryLogicalCodec {
             let fields = RemoteFields::new(table.spec().clone(), vec![], &table.schema())?;
             buf.extend_from_slice(REMOTE_TABLE_TAG);
             return serde_json::to_writer(buf, &fields).map_err(|e| corrupt("a remote table", e));
+        }
+        if let Some(query) = node.downcast_ref::<RemoteQuery>() {
+            let fields = RemoteFields::new(
+                query.spec().clone(),
+                vec![query.sql().to_string()],
+                &query.schema(),
+            )?;
+            buf.extend_from_slice(REMOTE_QUERY_TAG);
+            return serde_json::to_writer(buf, &fields).map_err(|e| corrupt("a remote query", e));
         }
         match node.downcast_ref::<MetastoreTable>() {
             Some(table) => {

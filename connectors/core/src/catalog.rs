@@ -159,6 +159,7 @@ impl SchemaProvider for RemoteSchema {
             schema: self.schema.clone(),
             table: name.to_string(),
             splits: source.config().splits()?,
+            join_pushdown: source.config().join_pushdown()?,
         };
         Ok(Some(Arc::new(RemoteTable::new(spec, schema))))
     }

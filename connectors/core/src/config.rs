@@ -67,6 +67,7 @@ impl ConnectorKind {
             "connect_timeout",
             "unsupported_types",
             "splits",
+            "join_pushdown",
         ]
     }
 }
@@ -146,6 +147,7 @@ impl CatalogConfig {
         config.port()?;
         config.connect_timeout()?;
         config.splits()?;
+        config.join_pushdown()?;
         config.read_unsupported_as_text()?;
         Ok(config)
     }
@@ -254,6 +256,21 @@ impl CatalogConfig {
                     format!("\"{text}\" is not a number from 1 to 256"),
                 )
             })
+    }
+
+    /// Whether joins of this catalog's tables may run in the source (`join_pushdown`).
+    /// On by default for PostgreSQL, which plans joins with statistics and hash joins; off
+    /// for MySQL/MariaDB, which joins tables without an index by nested loops (a TPC-H
+    /// join there is minutes where Quarry's hash join takes milliseconds).
+    pub fn join_pushdown(&self) -> Result<bool> {
+        match self.options.get("join_pushdown").map(String::as_str) {
+            None => Ok(self.kind == ConnectorKind::Postgres),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => {
+                Err(self.bad("join_pushdown", format!("\"{other}\": use true or false")))
+            }
+        }
     }
 
     /// Whether columns of types without an Arrow mapping are read as text

@@ -11,6 +11,8 @@
 //!        ▼
 //!  RemoteTable (TableProvider) ── scan(): projection, filters, limit rendered as one remote
 //!        │                        SELECT in the source's dialect (pushdown)
+//!        │  SourcePushdown (optimizer rule): joins and aggregates of one catalog's tables
+//!        │  become one statement, read through a RemoteQuery (TableProvider)
 //!        ▼
 //!  RemoteScanExec ── plain data {catalog, version, SQL per split, schema}: travels to
 //!                    workers, which open the SQL through their own registry
@@ -22,6 +24,7 @@
 mod catalog;
 mod config;
 mod error;
+mod federate;
 mod pushdown;
 mod registry;
 mod scan;
@@ -32,6 +35,7 @@ mod table;
 pub use catalog::RemoteCatalog;
 pub use config::{CatalogConfig, CatalogWire, ConnectorKind, QuarryOptions};
 pub use error::{ConnectorError, Result};
+pub use federate::{RemoteQuery, SourcePushdown};
 pub use pushdown::Dialect;
 pub use registry::{CatalogResolver, ConnectorRegistry};
 pub use scan::{RemoteScanExec, schema_from_bytes, schema_to_bytes};

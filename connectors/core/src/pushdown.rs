@@ -16,11 +16,32 @@
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::util::display::array_value_to_string;
-use datafusion::common::ScalarValue;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator};
 use datafusion_table_providers::SOURCE_TYPE_METADATA_KEY;
 
 use crate::ConnectorKind;
+
+/// Where the columns of a pushed expression come from: a table's own columns, or the
+/// output of a remote subquery.
+pub(crate) trait Columns {
+    /// The SQL that names `column` in the statement, and its field (type, and the source
+    /// type in the metadata for a column read straight from a table).
+    fn resolve(&self, column: &Column) -> Option<(String, &Field)>;
+}
+
+/// The columns of one table, by name.
+struct TableColumns<'a> {
+    dialect: Dialect,
+    schema: &'a Schema,
+}
+
+impl Columns for TableColumns<'_> {
+    fn resolve(&self, column: &Column) -> Option<(String, &Field)> {
+        let field = self.schema.field_with_name(&column.name).ok()?;
+        Some((self.dialect.quote_ident(&column.name), field))
+    }
+}
 
 /// The SQL dialect of one kind of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,19 +103,35 @@ impl Dialect {
         }
     }
 
-    /// `filter` in this dialect, or `None` when pushing it could change the result.
+    pub fn kind(&self) -> ConnectorKind {
+        self.kind
+    }
+
+    /// `filter` on a table of `schema` in this dialect, or `None` when pushing it could
+    /// change the result.
     pub fn filter(&self, filter: &Expr, schema: &Schema) -> Option<String> {
+        self.filter_in(
+            filter,
+            &TableColumns {
+                dialect: *self,
+                schema,
+            },
+        )
+    }
+
+    /// `filter` over `schema`'s columns, or `None` when pushing it could change the result.
+    pub(crate) fn filter_in(&self, filter: &Expr, schema: &dyn Columns) -> Option<String> {
         match filter {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
                 Operator::And | Operator::Or => Some(format!(
                     "({} {} {})",
-                    self.filter(left, schema)?,
+                    self.filter_in(left, schema)?,
                     if *op == Operator::And { "AND" } else { "OR" },
-                    self.filter(right, schema)?
+                    self.filter_in(right, schema)?
                 )),
                 _ => self.comparison(left, *op, right, schema),
             },
-            Expr::Not(inner) => Some(format!("(NOT {})", self.filter(inner, schema)?)),
+            Expr::Not(inner) => Some(format!("(NOT {})", self.filter_in(inner, schema)?)),
             Expr::IsNull(inner) => Some(format!("({} IS NULL)", self.column(inner, schema)?.0)),
             Expr::IsNotNull(inner) => {
                 Some(format!("({} IS NOT NULL)", self.column(inner, schema)?.0))
@@ -167,6 +204,22 @@ impl Dialect {
     /// order. NULLs are placed explicitly (MySQL has no `NULLS FIRST`: it sorts on
     /// `column IS NULL` first).
     pub fn order_item(&self, field: &Field, descending: bool, nulls_first: bool) -> Option<String> {
+        self.order_item_for(
+            &self.quote_ident(field.name()),
+            field,
+            descending,
+            nulls_first,
+        )
+    }
+
+    /// [`Self::order_item`] for the column `column` names in the statement.
+    pub(crate) fn order_item_for(
+        &self,
+        column: &str,
+        field: &Field,
+        descending: bool,
+        nulls_first: bool,
+    ) -> Option<String> {
         let data_type = field.data_type();
         let orderable = match data_type {
             t if is_text(t) => {
@@ -180,7 +233,6 @@ impl Dialect {
         if !orderable {
             return None;
         }
-        let column = self.quote_ident(field.name());
         let direction = if descending { "DESC" } else { "ASC" };
         Some(match self.kind {
             ConnectorKind::Postgres => {
@@ -204,7 +256,7 @@ impl Dialect {
         left: &Expr,
         op: Operator,
         right: &Expr,
-        schema: &Schema,
+        schema: &dyn Columns,
     ) -> Option<String> {
         let symbol = match op {
             Operator::Eq => "=",
@@ -215,6 +267,9 @@ impl Dialect {
             Operator::GtEq => ">=",
             _ => return None,
         };
+        if let (Some(a), Some(b)) = (self.column(left, schema), self.column(right, schema)) {
+            return self.column_comparison(a, symbol, b);
+        }
         // `literal op column` is `column op' literal`.
         let (column_side, literal_side, symbol) = if self.column(left, schema).is_some() {
             (left, right, symbol)
@@ -247,21 +302,55 @@ impl Dialect {
         Some(format!("({column} {symbol} {literal})"))
     }
 
-    /// A column of the table (through a lossless integer widening DataFusion added), quoted.
-    fn column<'a>(&self, expr: &Expr, schema: &'a Schema) -> Option<(String, &'a Field)> {
-        match expr {
-            Expr::Column(column) => {
-                let field = schema.field_with_name(&column.name).ok()?;
-                Some((self.quote_ident(&column.name), field))
+    /// `a symbol b` for two columns that compare the same way in the source: both
+    /// integers, or of one type that may be compared (text in byte order).
+    fn column_comparison(
+        &self,
+        (a, a_field): (String, &Field),
+        symbol: &str,
+        (b, b_field): (String, &Field),
+    ) -> Option<String> {
+        let (a_type, b_type) = (a_field.data_type(), b_field.data_type());
+        if !(a_type == b_type || (a_type.is_integer() && b_type.is_integer())) {
+            return None;
+        }
+        let equality = matches!(symbol, "=" | "<>");
+        let allowed = |f: &Field| {
+            if equality {
+                self.equality_allowed(f)
+            } else {
+                self.ordering_allowed(f)
             }
-            Expr::Cast(cast) if widens_integer(&cast.expr, cast.field.data_type(), schema) => {
-                self.column(&cast.expr, schema)
+        };
+        if !allowed(a_field) || !allowed(b_field) {
+            return None;
+        }
+        let a = if !equality && is_text(a_type) {
+            format!("{a} COLLATE \"C\"")
+        } else {
+            a
+        };
+        Some(format!("({a} {symbol} {b})"))
+    }
+
+    /// A column (through a lossless integer widening DataFusion added), as the statement
+    /// names it.
+    pub(crate) fn column<'a>(
+        &self,
+        expr: &Expr,
+        schema: &'a dyn Columns,
+    ) -> Option<(String, &'a Field)> {
+        match expr {
+            Expr::Column(column) => schema.resolve(column),
+            Expr::Cast(cast) => {
+                let (sql, field) = self.column(&cast.expr, schema)?;
+                widens_integer(field.data_type(), cast.field.data_type()).then_some((sql, field))
             }
             _ => None,
         }
     }
 
-    fn equality_allowed(&self, field: &Field) -> bool {
+    pub(crate) fn equality_allowed(&self, field: &Field) -> bool {
         match field.data_type() {
             t if is_text(t) => match self.kind {
                 ConnectorKind::Postgres => postgres_text_is_exact(field),
@@ -271,7 +360,7 @@ impl Dialect {
         }
     }
 
-    fn ordering_allowed(&self, field: &Field) -> bool {
+    pub(crate) fn ordering_allowed(&self, field: &Field) -> bool {
         match field.data_type() {
             DataType::Boolean => false,
             t => self.equality_allowed(field) && (is_text(t) || self.value_type_allowed(t)),
@@ -337,7 +426,7 @@ impl Dialect {
     }
 }
 
-fn is_text(data_type: &DataType) -> bool {
+pub(crate) fn is_text(data_type: &DataType) -> bool {
     matches!(
         data_type,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
@@ -356,14 +445,7 @@ fn postgres_text_is_exact(field: &Field) -> bool {
         })
 }
 
-fn widens_integer(inner: &Expr, to: &DataType, schema: &Schema) -> bool {
-    let Expr::Column(column) = inner else {
-        return false;
-    };
-    let Ok(field) = schema.field_with_name(&column.name) else {
-        return false;
-    };
-    let from = field.data_type();
+fn widens_integer(from: &DataType, to: &DataType) -> bool {
     let rank = |t: &DataType| match t {
         DataType::Int8 => Some((true, 1)),
         DataType::Int16 => Some((true, 2)),

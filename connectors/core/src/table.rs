@@ -30,6 +30,9 @@ pub struct RemoteTableSpec {
     /// Into how many pieces a scan may be cut (the catalog's `splits` option).
     #[serde(default = "one")]
     pub splits: usize,
+    /// Whether joins of the catalog's tables may be pushed (the catalog's `join_pushdown`).
+    #[serde(default)]
+    pub join_pushdown: bool,
 }
 
 fn one() -> usize {
@@ -73,6 +76,18 @@ impl RemoteTable {
             .await?)
     }
 
+    /// Column `index` as a SELECT reads it: its quoted name, or a cast to text for a type
+    /// without a mapping that the catalog reads as text.
+    pub(crate) fn column_sql(&self, index: usize) -> String {
+        let field = self.schema.field(index);
+        let name = self.dialect().quote_ident(field.name());
+        if field.metadata().contains_key(READ_AS_TEXT) {
+            format!("CAST({name} AS text)")
+        } else {
+            name
+        }
+    }
+
     /// `SELECT <columns> FROM <table> [WHERE ...] [LIMIT n]` in the source's dialect.
     fn select(&self, columns: &[usize], filters: &[String], limit: Option<usize>) -> String {
         let dialect = self.dialect();
@@ -83,12 +98,14 @@ impl RemoteTable {
             columns
                 .iter()
                 .map(|i| {
-                    let field = self.schema.field(*i);
-                    let name = dialect.quote_ident(field.name());
-                    if field.metadata().contains_key(READ_AS_TEXT) {
-                        format!("CAST({name} AS text) AS {name}")
+                    let sql = self.column_sql(*i);
+                    if self.schema.field(*i).metadata().contains_key(READ_AS_TEXT) {
+                        format!(
+                            "{sql} AS {}",
+                            dialect.quote_ident(self.schema.field(*i).name())
+                        )
                     } else {
-                        name
+                        sql
                     }
                 })
                 .collect::<Vec<_>>()

@@ -136,3 +136,88 @@ async fn metastore_tables_round_trip_through_the_codecs() {
             .contains("MetastoreScanExec: table=default.sales, partitions=1/2")
     );
 }
+
+/// Remote tables, pushed joins and aggregates (remote queries) and their scans travel as
+/// plain data: the catalog, the statements and the schema with the source types.
+#[tokio::test]
+async fn remote_tables_and_queries_round_trip_through_the_codecs() {
+    use std::collections::HashMap;
+
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::catalog::TableProvider;
+    use datafusion::datasource::{provider_as_source, source_as_provider};
+    use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+    use quarry_connectors::{ConnectorKind, RemoteQuery, RemoteTable, RemoteTableSpec};
+
+    let spec = RemoteTableSpec {
+        catalog: "src".to_string(),
+        version: 3,
+        kind: ConnectorKind::Postgres,
+        schema: "shop".to_string(),
+        table: "orders".to_string(),
+        splits: 2,
+        join_pushdown: true,
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("c0", DataType::Int64, false).with_metadata(HashMap::from([(
+            "source_type".to_string(),
+            "bigint".to_string(),
+        )])),
+        Field::new("c1", DataType::Decimal128(20, 2), true),
+    ]));
+    let sql = "SELECT t0.c0 AS c0, CAST(sum(t0.c1) AS numeric(20, 2)) AS c1 FROM (SELECT \"id\" AS c0, \"amount\" AS c1 FROM \"shop\".\"orders\") AS t0 GROUP BY t0.c0";
+    let query: Arc<dyn TableProvider> = Arc::new(RemoteQuery::new(
+        spec.clone(),
+        sql.to_string(),
+        Arc::clone(&schema),
+    ));
+    let table: Arc<dyn TableProvider> =
+        Arc::new(RemoteTable::new(spec.clone(), Arc::clone(&schema)));
+
+    let ctx = SessionContext::new();
+    let logical_codec = QuarryLogicalCodec::new(None);
+    for provider in [Arc::clone(&query), table] {
+        let plan = LogicalPlanBuilder::scan("q", provider_as_source(provider), None)
+            .unwrap()
+            .build()
+            .unwrap();
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &logical_codec).unwrap();
+        let decoded =
+            logical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &logical_codec)
+                .unwrap();
+        let LogicalPlan::TableScan(scan) = decoded else {
+            panic!("a table scan decodes as one: {decoded:?}");
+        };
+        let provider = source_as_provider(&scan.source).unwrap();
+        assert_eq!(provider.schema(), schema, "schema and source types survive");
+        if let Some(decoded) = provider.downcast_ref::<RemoteQuery>() {
+            assert_eq!(decoded.sql(), sql);
+            assert_eq!(decoded.spec(), &spec);
+        } else {
+            let decoded = provider
+                .downcast_ref::<RemoteTable>()
+                .expect("a remote table decodes as one");
+            assert_eq!(decoded.spec(), &spec);
+        }
+    }
+
+    // The remote query's scan, as a stage sends it to a worker.
+    let physical = query.scan(&ctx.state(), None, &[], None).await.unwrap();
+    let physical_codec = QuarryPhysicalCodec::default();
+    let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(&physical), &physical_codec)
+        .unwrap();
+    let decoded =
+        physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &physical_codec)
+            .unwrap();
+    let text = displayable(decoded.as_ref()).indent(true).to_string();
+    assert_eq!(
+        text,
+        displayable(physical.as_ref()).indent(true).to_string()
+    );
+    assert!(
+        text.contains(&format!(
+            "RemoteScanExec: catalog=src, sql=SELECT * FROM ({sql}) AS q"
+        )),
+        "{text}"
+    );
+}
