@@ -1,6 +1,8 @@
 //! `quarry-bench tpch --sf 1 --mode local|pgwire`: the 22 TPC-H queries with a warm-up and
 //! timed runs; per query the median, rows and whether the answer matched the reference.
 //! A wrong answer fails the run. Results print as markdown and are written as JSON.
+//! `quarry-bench wire` measures the PostgreSQL protocol, `quarry-bench federated` a
+//! federated TPC-H subset against PostgreSQL alone.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use futures::TryStreamExt;
 use quarry_coordinator::{Engine, EngineConfig, Output, Session, ensure_tpch, text_rows};
 use serde::Serialize;
 
+mod federated;
 mod wire;
 
 #[derive(Parser)]
@@ -27,6 +30,9 @@ enum BenchCommand {
     /// PostgreSQL-protocol round-trip latency and large-result throughput, Quarry beside
     /// the PostgreSQL server, with the same client.
     Wire(wire::WireArgs),
+    /// TPC-H Q3, Q5, Q10, Q12 with orders and customer in PostgreSQL and the rest in
+    /// Parquet, against the same queries inside PostgreSQL alone.
+    Federated(federated::FederatedArgs),
 }
 
 #[derive(clap::Args)]
@@ -139,23 +145,46 @@ struct PgwireRunner {
 
 impl Runner for PgwireRunner {
     async fn run(&mut self, sql: &str) -> Result<Vec<Vec<String>>, String> {
-        let messages = self
-            .client
-            .simple_query(sql)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect())
+        simple_query_rows(&self.client, sql).await
     }
+}
+
+/// The rows of `sql` (simple query protocol) as text, NULL as `NULL`.
+async fn simple_query_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<Vec<String>>, String> {
+    let messages = client.simple_query(sql).await.map_err(|e| e.to_string())?;
+    Ok(messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+/// `d` in milliseconds, to two decimals.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
+}
+
+/// Writes `report` as pretty JSON to `out`, creating its folder.
+fn write_json(out: &std::path::Path, report: &impl Serialize) -> Result<(), String> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(report).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("results written to {}", out.display());
+    Ok(())
 }
 
 /// CPU seconds used by this process so far (user + system), from /proc.
@@ -268,9 +297,12 @@ impl LocalServer {
 
 /// The engine over `data_dir`, with TPC-H at `sf` generated there on first use.
 async fn open_engine(data_dir: &std::path::Path, sf: f64) -> Result<Engine, String> {
-    let engine = Engine::open(EngineConfig::new(data_dir))
-        .await
-        .map_err(|e| e.user_message())?;
+    open_engine_with(EngineConfig::new(data_dir), sf).await
+}
+
+/// The engine of `config`, with TPC-H at `sf` generated on first use.
+async fn open_engine_with(config: EngineConfig, sf: f64) -> Result<Engine, String> {
+    let engine = Engine::open(config).await.map_err(|e| e.user_message())?;
     if let Some(message) = ensure_tpch(&engine, sf)
         .await
         .map_err(|e| e.user_message())?
@@ -356,15 +388,7 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
             format!("benches/results/tpch-sf{}-{:?}.json", args.sf, args.mode).to_lowercase(),
         )
     });
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    std::fs::write(
-        &out,
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| format!("{}: {e}", out.display()))?;
-    eprintln!("results written to {}", out.display());
+    write_json(&out, &report)?;
     let wrong: Vec<String> = report
         .queries
         .iter()
@@ -408,12 +432,11 @@ async fn run_all(
             .get(sorted.len() / 2)
             .copied()
             .unwrap_or(Duration::ZERO);
-        let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
-        eprintln!("q{n:02}: {:>9.1} ms  {answer}", ms(median));
+        eprintln!("q{n:02}: {:>9.1} ms  {answer}", millis(median));
         results.push(QueryResult {
             query: n,
-            median_ms: ms(median),
-            runs_ms: times.into_iter().map(ms).collect(),
+            median_ms: millis(median),
+            runs_ms: times.into_iter().map(millis).collect(),
             rows: rows.len(),
             answer,
         });
@@ -449,6 +472,7 @@ async fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         BenchCommand::Tpch(args) => bench(args).await,
         BenchCommand::Wire(args) => wire::bench(args).await,
+        BenchCommand::Federated(args) => federated::bench(args).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,8 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use datafusion::arrow::datatypes::DataType;
-
 use crate::cluster::{MASTER_KEY, TestCluster, rows};
 
 /// Bump after changing tests/fixtures/shop_*.sql: the next run reloads them.
@@ -267,20 +265,6 @@ fn a_dead_source_is_reported_by_name_and_leaves_other_catalogs_working() {
 /// (`quarry_tpch`).
 pub const TPCH_FIXTURE_VERSION: i32 = 1;
 
-/// The column type a TPC-H Arrow column gets in PostgreSQL (`true`) or MySQL.
-fn sql_type(data_type: &DataType, postgres: bool) -> String {
-    match data_type {
-        DataType::Int64 => "bigint".into(),
-        DataType::Int32 => "integer".into(),
-        DataType::Decimal128(p, s) if postgres => format!("numeric({p}, {s})"),
-        DataType::Decimal128(p, s) => format!("decimal({p}, {s})"),
-        DataType::Date32 => "date".into(),
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if postgres => "text".into(),
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar(255)".into(),
-        other => panic!("no TPC-H column has type {other}"),
-    }
-}
-
 /// TPC-H SF 0.01 in both servers, loaded from generated CSV files unless this version is
 /// there already.
 fn ensure_tpch_sources() -> Result<(), String> {
@@ -304,74 +288,19 @@ fn ensure_tpch_sources() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let tables = quarry_tpch::generate(0.01, quarry_tpch::FileFormat::Csv, dir.path())
         .map_err(|e| e.to_string())?;
-    let files = |table: &quarry_tpch::GeneratedTable| -> Result<Vec<String>, String> {
-        let mut files: Vec<String> = std::fs::read_dir(&table.dir)
-            .map_err(|e| e.to_string())?
-            .map(|e| e.map(|e| e.path().to_string_lossy().into_owned()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        files.sort();
-        Ok(files)
+    let script = |server| {
+        quarry_tpch::load_script(server, &tables, "quarry_tpch", TPCH_FIXTURE_VERSION)
+            .map_err(|e| e.to_string())
     };
-    let columns = |table: &quarry_tpch::GeneratedTable, postgres: bool| {
-        table
-            .schema
-            .fields()
-            .iter()
-            .map(|f| format!("{} {}", f.name(), sql_type(f.data_type(), postgres)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-
     if pg_current != version {
-        let mut script = String::from(
-            "DROP SCHEMA IF EXISTS quarry_tpch CASCADE;\nCREATE SCHEMA quarry_tpch;\n",
-        );
-        for table in &tables {
-            script.push_str(&format!(
-                "CREATE TABLE quarry_tpch.{} ({});\n",
-                table.name,
-                columns(table, true)
-            ));
-            for file in files(table)? {
-                script.push_str(&format!(
-                    "\\copy quarry_tpch.{} FROM '{file}' WITH (FORMAT csv, HEADER true)\n",
-                    table.name
-                ));
-            }
-        }
-        script.push_str(&format!(
-            "CREATE TABLE quarry_tpch.fixture_version (version integer NOT NULL);\n\
-             INSERT INTO quarry_tpch.fixture_version VALUES ({version});\n"
-        ));
         let path = dir.path().join("load_postgres.sql");
-        std::fs::write(&path, script).map_err(|e| e.to_string())?;
+        std::fs::write(&path, script(quarry_tpch::SqlServer::Postgres)?)
+            .map_err(|e| e.to_string())?;
         run(psql(PG_DATABASE).arg("-f").arg(&path))?;
     }
     if my_current != version {
-        let mut script = String::from(
-            "DROP DATABASE IF EXISTS quarry_tpch;\nCREATE DATABASE quarry_tpch;\nUSE quarry_tpch;\n",
-        );
-        for table in &tables {
-            script.push_str(&format!(
-                "CREATE TABLE {} ({});\n",
-                table.name,
-                columns(table, false)
-            ));
-            for file in files(table)? {
-                script.push_str(&format!(
-                    "LOAD DATA LOCAL INFILE '{file}' INTO TABLE {} CHARACTER SET utf8mb4 \
-                     FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' IGNORE 1 LINES;\n",
-                    table.name
-                ));
-            }
-        }
-        script.push_str(&format!(
-            "CREATE TABLE fixture_version (version integer NOT NULL);\n\
-             INSERT INTO fixture_version VALUES ({version});\n"
-        ));
         let path = dir.path().join("load_mysql.sql");
-        std::fs::write(&path, script).map_err(|e| e.to_string())?;
+        std::fs::write(&path, script(quarry_tpch::SqlServer::MySql)?).map_err(|e| e.to_string())?;
         run(mysql()
             .arg("--local-infile=1")
             .arg("-e")

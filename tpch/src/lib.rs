@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -135,6 +135,103 @@ fn approx_rows(table: &str, sf: f64) -> f64 {
         "orders" => 1_500_000.0 * sf,
         _ => 6_000_000.0 * sf,
     }
+}
+
+/// The kinds of SQL server the generated CSV files can be loaded into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlServer {
+    Postgres,
+    MySql,
+}
+
+impl GeneratedTable {
+    /// The table's generated files, in order.
+    pub fn files(&self) -> Result<Vec<PathBuf>> {
+        let io = |source| TpchError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut files = std::fs::read_dir(&self.dir)
+            .map_err(io)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(io)?;
+        files.sort();
+        Ok(files)
+    }
+
+    /// `name type, ...` for a CREATE TABLE in `server`.
+    fn columns(&self, server: SqlServer) -> String {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), sql_type(f.data_type(), server)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The column type a TPC-H Arrow column gets in `server`.
+fn sql_type(data_type: &DataType, server: SqlServer) -> String {
+    let postgres = server == SqlServer::Postgres;
+    match data_type {
+        DataType::Int64 => "bigint".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::Decimal128(p, s) if postgres => format!("numeric({p}, {s})"),
+        DataType::Decimal128(p, s) => format!("decimal({p}, {s})"),
+        DataType::Date32 => "date".into(),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if postgres => "text".into(),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar(255)".into(),
+        other => unreachable!("no TPC-H column has type {other}"),
+    }
+}
+
+/// A script that (re)creates `schema` (a MySQL database) with `tables` loaded from their
+/// CSV files and `version` in `schema.fixture_version`, so a loader can tell it is there:
+/// for `psql -f` (client-side `\copy`) or `mysql --local-infile=1 -e 'source ...'`.
+pub fn load_script(
+    server: SqlServer,
+    tables: &[GeneratedTable],
+    schema: &str,
+    version: i32,
+) -> Result<String> {
+    let mut script = match server {
+        SqlServer::Postgres => {
+            format!("DROP SCHEMA IF EXISTS {schema} CASCADE;\nCREATE SCHEMA {schema};\n")
+        }
+        SqlServer::MySql => {
+            format!("DROP DATABASE IF EXISTS {schema};\nCREATE DATABASE {schema};\nUSE {schema};\n")
+        }
+    };
+    for table in tables {
+        script.push_str(&format!(
+            "CREATE TABLE {schema}.{} ({});\n",
+            table.name,
+            table.columns(server)
+        ));
+        for file in table.files()? {
+            let file = file.display();
+            script.push_str(&match server {
+                SqlServer::Postgres => format!(
+                    "\\copy {schema}.{} FROM '{file}' WITH (FORMAT csv, HEADER true)\n",
+                    table.name
+                ),
+                SqlServer::MySql => format!(
+                    "LOAD DATA LOCAL INFILE '{file}' INTO TABLE {schema}.{} CHARACTER SET utf8mb4 \
+                     FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' IGNORE 1 LINES;\n",
+                    table.name
+                ),
+            });
+        }
+        if server == SqlServer::Postgres {
+            script.push_str(&format!("ANALYZE {schema}.{};\n", table.name));
+        }
+    }
+    script.push_str(&format!(
+        "CREATE TABLE {schema}.fixture_version (version integer NOT NULL);\n\
+         INSERT INTO {schema}.fixture_version VALUES ({version});\n"
+    ));
+    Ok(script)
 }
 
 /// Generates all eight tables into `out_dir/<table>/part-N.<ext>`, using every core.
