@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use crate::cluster::{MASTER_KEY, TestCluster, rows};
 
 /// Bump after changing tests/fixtures/shop_*.sql: the next run reloads them.
-pub const FIXTURE_VERSION: i32 = 7;
+pub const FIXTURE_VERSION: i32 = 8;
 
 /// The PostgreSQL database holding schema `quarry_shop` (created by the tests).
 pub const PG_DATABASE: &str = "quarry_fed";

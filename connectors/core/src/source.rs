@@ -13,6 +13,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion_table_providers::mysql::conn::MySQLConnection;
 use datafusion_table_providers::postgres::conn::PostgresConnection;
+use datafusion_table_providers::sql::arrow_sql_gen::mysql::map_column_to_data_type;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::{
     self, AsyncDbConnection, get_schema,
@@ -21,6 +22,7 @@ use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnect
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
 use datafusion_table_providers::{SOURCE_TYPE_METADATA_KEY, UnsupportedTypeAction};
 use futures::{StreamExt, TryStreamExt};
+use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
 use secrecy::SecretString;
 
@@ -196,7 +198,13 @@ impl Source {
             }
             Err(e) => {
                 let message = e.to_string();
-                // MySQL's mapping refuses a whole table for one column: name both.
+                // MySQL's mapping refuses a whole table for one column type it does not
+                // parse (`year(4)`, as MariaDB spells YEAR): Quarry maps the declared types.
+                if self.config.kind == ConnectorKind::MySql
+                    && unsupported_in_message(&message).is_some()
+                {
+                    return self.mysql_declared_schema(schema, table).await;
+                }
                 if let Some((data_type, column)) = unsupported_in_message(&message) {
                     return Err(ConnectorError::UnsupportedType {
                         connector: self.config.kind.name(),
@@ -410,6 +418,52 @@ impl Source {
         Ok(Arc::new(Schema::new(fields)))
     }
 
+    /// A MySQL table's schema from its declared column types, mapped to the Arrow types
+    /// datafusion-table-providers reads them as. A type without a mapping is refused by
+    /// name, or read as text with `unsupported_types = 'text'`.
+    async fn mysql_declared_schema(&self, schema: &str, table: &str) -> Result<SchemaRef> {
+        let dialect = self.dialect();
+        let sql = format!(
+            "SELECT CAST(CONCAT(COLUMN_NAME, ':', COLUMN_TYPE) AS CHAR(1024)) AS name \
+             FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} \
+             ORDER BY ORDINAL_POSITION",
+            dialect.string_literal(schema),
+            dialect.string_literal(table)
+        );
+        let as_text = self.config.read_unsupported_as_text()?;
+        let mut fields = Vec::new();
+        for entry in self.strings(&sql).await? {
+            let Some((column, declared)) = entry.rsplit_once(':') else {
+                continue;
+            };
+            let declared = declared.to_ascii_lowercase();
+            let mut metadata =
+                HashMap::from([(SOURCE_TYPE_METADATA_KEY.to_string(), declared.clone())]);
+            let data_type = match mysql_arrow_type(&declared) {
+                Some(_) if declared == MYSQL_BOOLEAN => DataType::Boolean,
+                Some(data_type) => data_type,
+                None if as_text => {
+                    metadata.insert(READ_AS_TEXT.to_string(), "true".to_string());
+                    DataType::Utf8
+                }
+                None => {
+                    return Err(ConnectorError::UnsupportedType {
+                        connector: self.config.kind.name(),
+                        catalog: self.config.name.clone(),
+                        table: format!("{schema}.{table}"),
+                        column: column.to_string(),
+                        data_type: declared,
+                    });
+                }
+            };
+            fields.push(Field::new(column, data_type, true).with_metadata(metadata));
+        }
+        if fields.is_empty() {
+            return Err(self.not_found(format!("{schema}.{table}")));
+        }
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
     fn not_found(&self, table: String) -> ConnectorError {
         ConnectorError::TableNotFound {
             connector: self.config.kind.name(),
@@ -434,6 +488,55 @@ fn ranges(start: u64, end: u64, n: usize) -> Vec<(u64, Option<u64>)> {
             (low, high)
         })
         .collect()
+}
+
+/// The Arrow type datafusion-table-providers reads a MySQL column of `declared` type
+/// (`COLUMN_TYPE`, lower case: `int(10) unsigned`, `decimal(12,3)`, `year(4)`) as, or `None`
+/// for a type it cannot read (`geometry`).
+fn mysql_arrow_type(declared: &str) -> Option<DataType> {
+    let name = declared
+        .split(|c: char| c == '(' || c.is_whitespace())
+        .next()
+        .unwrap_or_default();
+    let column_type = match name {
+        "tinyint" | "bool" | "boolean" => ColumnType::MYSQL_TYPE_TINY,
+        "smallint" => ColumnType::MYSQL_TYPE_SHORT,
+        "mediumint" => ColumnType::MYSQL_TYPE_INT24,
+        "int" | "integer" => ColumnType::MYSQL_TYPE_LONG,
+        "bigint" => ColumnType::MYSQL_TYPE_LONGLONG,
+        "decimal" | "numeric" | "dec" | "fixed" => ColumnType::MYSQL_TYPE_NEWDECIMAL,
+        "float" => ColumnType::MYSQL_TYPE_FLOAT,
+        "double" | "real" => ColumnType::MYSQL_TYPE_DOUBLE,
+        "date" => ColumnType::MYSQL_TYPE_DATE,
+        "datetime" => ColumnType::MYSQL_TYPE_DATETIME,
+        "timestamp" => ColumnType::MYSQL_TYPE_TIMESTAMP,
+        "time" => ColumnType::MYSQL_TYPE_TIME,
+        "year" => ColumnType::MYSQL_TYPE_YEAR,
+        "bit" => ColumnType::MYSQL_TYPE_BIT,
+        "json" => ColumnType::MYSQL_TYPE_JSON,
+        "char" | "binary" | "enum" | "set" => ColumnType::MYSQL_TYPE_STRING,
+        "varchar" | "varbinary" => ColumnType::MYSQL_TYPE_VAR_STRING,
+        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob"
+        | "longblob" => ColumnType::MYSQL_TYPE_BLOB,
+        _ => return None,
+    };
+    let (precision, scale) = match column_type {
+        ColumnType::MYSQL_TYPE_NEWDECIMAL => {
+            let inside = declared.split_once('(')?.1.split_once(')')?.0;
+            let (p, s) = inside.split_once(',').unwrap_or((inside, "0"));
+            (Some(p.trim().parse().ok()?), Some(s.trim().parse().ok()?))
+        }
+        _ => (None, None),
+    };
+    map_column_to_data_type(
+        column_type,
+        name.ends_with("binary") || name.ends_with("blob"),
+        name == "enum",
+        declared.contains("unsigned"),
+        name.starts_with("long"),
+        precision,
+        scale,
+    )
 }
 
 /// Field metadata of a column the scan reads as `CAST(column AS text)`.
@@ -735,7 +838,21 @@ fn conform(
 
 #[cfg(test)]
 mod tests {
-    use super::ranges;
+    use super::{mysql_arrow_type, ranges};
+    use datafusion::arrow::datatypes::DataType;
+
+    #[test]
+    fn mysql_declared_types_map_as_the_driver_reads_them() {
+        assert_eq!(mysql_arrow_type("year(4)"), Some(DataType::Int16));
+        assert_eq!(mysql_arrow_type("int(10) unsigned"), Some(DataType::UInt32));
+        assert_eq!(
+            mysql_arrow_type("decimal(12,3)"),
+            Some(DataType::Decimal128(12, 3))
+        );
+        assert_eq!(mysql_arrow_type("varbinary(8)"), Some(DataType::Binary));
+        assert_eq!(mysql_arrow_type("longtext"), Some(DataType::LargeUtf8));
+        assert_eq!(mysql_arrow_type("point"), None);
+    }
 
     #[test]
     fn ranges_cover_everything_once() {

@@ -82,7 +82,16 @@ impl RemoteTable {
         let field = self.schema.field(index);
         let name = self.dialect().quote_ident(field.name());
         if field.metadata().contains_key(READ_AS_TEXT) {
-            format!("CAST({name} AS text)")
+            match self.spec.kind {
+                ConnectorKind::Postgres => format!("CAST({name} AS text)"),
+                // Spatial values are binary: their text is the WKT form. The driver reads
+                // no LONGTEXT expression, so the text is a VARCHAR of at most
+                // MYSQL_TEXT_CHARS characters (MySQL cuts longer values, with a warning).
+                ConnectorKind::MySql if is_mysql_spatial(field) => {
+                    format!("CAST(ST_AsText({name}) AS CHAR({MYSQL_TEXT_CHARS}))")
+                }
+                ConnectorKind::MySql => format!("CAST({name} AS CHAR({MYSQL_TEXT_CHARS}))"),
+            }
         } else {
             name
         }
@@ -232,4 +241,20 @@ impl TableProvider for RemoteTable {
         }
         Ok(plan)
     }
+}
+
+/// The longest VARCHAR of utf8mb4 characters: how much text of a MySQL column without an
+/// Arrow mapping is read with `unsupported_types = 'text'`.
+const MYSQL_TEXT_CHARS: usize = 16383;
+
+/// Whether `field` is a MySQL spatial column (`point`, `polygon`, `geometry`, ...).
+fn is_mysql_spatial(field: &datafusion::arrow::datatypes::Field) -> bool {
+    field
+        .metadata()
+        .get(datafusion_table_providers::SOURCE_TYPE_METADATA_KEY)
+        .is_some_and(|t| {
+            ["point", "linestring", "polygon", "geometry", "multi"]
+                .iter()
+                .any(|spatial| t.starts_with(spatial))
+        })
 }
