@@ -26,13 +26,15 @@
 //!   plus pushable filters; never a null-aware anti join (`NOT IN`);
 //! * aggregates: GROUP BY plain columns that compare exactly (not floats: -0 and NaN
 //!   group differently), `count(*)`, `count([DISTINCT] c)`, `sum` of integers and
-//!   decimals (cast to the type Quarry gives it) and `min`/`max` of orderable columns;
+//!   decimals (cast to the type Quarry gives it), `avg` of integers (as a double sum
+//!   divided by the count, as Quarry computes it) and `min`/`max` of orderable columns;
 //! * filters over those (HAVING), projections of columns, and the LIMIT of an
 //!   `ORDER BY ... LIMIT` or plain `LIMIT` above them (the sort or limit also stays in
 //!   Quarry, over the few rows that come back).
 //!
-//! Not pushed: arithmetic and functions, `avg` (the source's rounding is not Quarry's),
-//! sums of floats (the order of additions changes the last bits), unions, window functions.
+//! Not pushed: arithmetic and functions, `avg` of decimals and floats (the source's
+//! rounding is not Quarry's), sums of floats (the order of additions changes the last
+//! bits), unions, window functions.
 
 use std::sync::Arc;
 
@@ -550,6 +552,13 @@ fn aggregate_sql(
     let [arg] = params.args.as_slice() else {
         return None;
     };
+    // avg's argument arrives cast to a double.
+    let arg = match arg {
+        Expr::Cast(cast) if name == "avg" && cast.field.data_type() == &DataType::Float64 => {
+            cast.expr.as_ref()
+        }
+        other => other,
+    };
     let (column, field) = dialect.column(arg, columns)?;
     let data_type = field.data_type();
     match name {
@@ -562,6 +571,17 @@ fn aggregate_sql(
             Some(format!(
                 "CAST(sum({distinct}{column}) AS {})",
                 cast_type(dialect.kind(), output)?
+            ))
+        }
+        // Quarry averages integers as doubles: an exact sum (below 2^53) divided once.
+        // PostgreSQL's numeric avg and MySQL's 4-decimal avg would round differently.
+        "avg" if data_type.is_integer() && !params.distinct && output == &DataType::Float64 => {
+            let double = match dialect.kind() {
+                ConnectorKind::Postgres => "double precision",
+                ConnectorKind::MySql => "DOUBLE",
+            };
+            Some(format!(
+                "CAST(sum({column}) AS {double}) / NULLIF(count({column}), 0)"
             ))
         }
         "min" | "max" if dialect.ordering_allowed(field) => {
@@ -833,7 +853,14 @@ mod tests {
             pushed(&ctx, "SELECT avg(amount) FROM orders")
                 .await
                 .is_empty(),
-            "avg rounds differently in the source"
+            "a decimal avg rounds differently in the source"
+        );
+        let sql = pushed(&ctx, "SELECT avg(customer_id) FROM orders").await;
+        assert!(
+            sql.len() == 1
+                && sql[0]
+                    .contains("CAST(sum(t0.c0) AS double precision) / NULLIF(count(t0.c0), 0)"),
+            "{sql:?}"
         );
         assert!(
             pushed(&ctx, "SELECT sum(amount * 2) FROM orders")
