@@ -28,11 +28,12 @@
 //!   group differently), `count(*)`, `count([DISTINCT] c)`, `sum` of integers and
 //!   decimals (cast to the type Quarry gives it), `avg` of integers (as a double sum
 //!   divided by the count, as Quarry computes it) and `min`/`max` of orderable columns;
-//! * filters over those (HAVING), projections of columns, and the LIMIT of an
+//! * filters over those (HAVING), projections of columns and of decimal `+`, `-`, `*`
+//!   (exact in both, cast to Quarry's result type), and the LIMIT of an
 //!   `ORDER BY ... LIMIT` or plain `LIMIT` above them (the sort or limit also stays in
 //!   Quarry, over the few rows that come back).
 //!
-//! Not pushed: arithmetic and functions, `avg` of decimals and floats (the source's
+//! Not pushed: other arithmetic (integer overflow, division) and functions, `avg` of decimals and floats (the source's
 //! rounding is not Quarry's), sums of floats (the order of additions changes the last
 //! bits), unions, window functions.
 
@@ -302,14 +303,19 @@ impl Fragment {
         let mut items = Vec::with_capacity(projection.expr.len());
         let mut fields = Vec::with_capacity(projection.expr.len());
         for (expr, (_, out)) in projection.expr.iter().zip(projection.schema.iter()) {
-            let (sql, field) = dialect.column(strip_alias(expr), &columns)?;
-            items.push(sql);
-            fields.push(
-                field
-                    .clone()
-                    .with_data_type(out.data_type().clone())
-                    .with_nullable(out.is_nullable()),
-            );
+            let expr = strip_alias(expr);
+            if let Some((sql, field)) = dialect.column(expr, &columns) {
+                items.push(sql);
+                fields.push(
+                    field
+                        .clone()
+                        .with_data_type(out.data_type().clone())
+                        .with_nullable(out.is_nullable()),
+                );
+            } else {
+                items.push(dialect.decimal_arithmetic(expr, &columns, out.data_type())?);
+                fields.push(Field::new("", out.data_type().clone(), out.is_nullable()));
+            }
         }
         // A projection that keeps every column in order changes nothing in the statement.
         let identity = items.len() == self.fields.len()
@@ -559,6 +565,16 @@ fn aggregate_sql(
         }
         other => other,
     };
+    // The sum of decimal arithmetic (TPC-H's revenue), exact in the source as in Quarry.
+    if name == "sum"
+        && !params.distinct
+        && let Some(sql) = dialect.decimal_expression(arg, columns)
+    {
+        return Some(format!(
+            "CAST(sum({sql}) AS {})",
+            cast_type(dialect.kind(), output)?
+        ));
+    }
     let (column, field) = dialect.column(arg, columns)?;
     let data_type = field.data_type();
     match name {
@@ -863,10 +879,15 @@ mod tests {
             "{sql:?}"
         );
         assert!(
-            pushed(&ctx, "SELECT sum(amount * 2) FROM orders")
+            pushed(&ctx, "SELECT sum(customer_id * 2) FROM orders")
                 .await
                 .is_empty(),
-            "arithmetic is not pushed"
+            "integer arithmetic is not pushed"
+        );
+        let sql = pushed(&ctx, "SELECT sum(amount * (1 - amount)) FROM orders").await;
+        assert!(
+            sql.len() == 1 && sql[0].contains("CAST(sum((t0.c0 * (1 - t0.c0))) AS numeric("),
+            "decimal arithmetic is exact in the source: {sql:?}"
         );
         assert!(
             pushed(&ctx, "SELECT id FROM orders WHERE id > 3")

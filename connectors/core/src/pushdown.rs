@@ -302,6 +302,87 @@ impl Dialect {
         Some(format!("({column} {symbol} {literal})"))
     }
 
+    /// `expr` computed by the source exactly as Quarry computes it, cast to `output` (the
+    /// type Quarry gives it): `+`, `-` and `*` of decimal columns and literals, whose
+    /// results are exact in both (Quarry's result type holds every digit), or `None`.
+    pub(crate) fn decimal_arithmetic(
+        &self,
+        expr: &Expr,
+        schema: &dyn Columns,
+        output: &DataType,
+    ) -> Option<String> {
+        let DataType::Decimal128(precision, scale) = output else {
+            return None;
+        };
+        let sql = self.decimal_expression(expr, schema)?;
+        Some(match self.kind {
+            ConnectorKind::Postgres => format!("CAST({sql} AS numeric({precision}, {scale}))"),
+            ConnectorKind::MySql => format!("CAST({sql} AS DECIMAL({precision}, {scale}))"),
+        })
+    }
+
+    /// `+`, `-` or `*` of decimal columns and literals, uncast (see
+    /// [`Self::decimal_arithmetic`]).
+    pub(crate) fn decimal_expression(&self, expr: &Expr, schema: &dyn Columns) -> Option<String> {
+        match expr {
+            Expr::BinaryExpr(_) => self.decimal_operand(expr, schema),
+            _ => None,
+        }
+    }
+
+    fn decimal_operand(&self, expr: &Expr, schema: &dyn Columns) -> Option<String> {
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let symbol = match op {
+                    Operator::Plus => "+",
+                    Operator::Minus => "-",
+                    Operator::Multiply => "*",
+                    _ => return None,
+                };
+                Some(format!(
+                    "({} {symbol} {})",
+                    self.decimal_operand(left, schema)?,
+                    self.decimal_operand(right, schema)?
+                ))
+            }
+            Expr::Literal(ScalarValue::Decimal128(Some(v), _, scale), _) => {
+                Some(decimal(*v, *scale))
+            }
+            Expr::Column(_) => {
+                let (sql, field) = self.column(expr, schema)?;
+                matches!(field.data_type(), DataType::Decimal128(_, _)).then_some(sql)
+            }
+            // Casts DataFusion adds to line operands up: integers, and decimals to a scale
+            // at least their own, lose nothing.
+            Expr::Cast(cast) => {
+                let DataType::Decimal128(_, to_scale) = cast.field.data_type() else {
+                    return None;
+                };
+                match cast.expr.as_ref() {
+                    Expr::Literal(value, _)
+                        if value.data_type().is_integer() && !value.is_null() =>
+                    {
+                        Some(value.to_string())
+                    }
+                    Expr::Literal(ScalarValue::Decimal128(Some(v), _, scale), _)
+                        if scale <= to_scale =>
+                    {
+                        Some(decimal(*v, *scale))
+                    }
+                    inner => {
+                        let (sql, field) = self.column(inner, schema)?;
+                        match field.data_type() {
+                            t if t.is_integer() => Some(sql),
+                            DataType::Decimal128(_, scale) if scale <= to_scale => Some(sql),
+                            _ => None,
+                        }
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// `a symbol b` for two columns that compare the same way in the source: both
     /// integers, or of one type that may be compared (text in byte order).
     fn column_comparison(
