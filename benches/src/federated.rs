@@ -9,11 +9,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::{LocalRunner, Runner, machine, open_engine_with};
+use crate::{LocalRunner, Runner, machine, measure, millis, open_engine_with};
 
 /// Bump to reload the PostgreSQL copies.
 const FIXTURE_VERSION: i32 = 1;
@@ -155,38 +155,6 @@ impl Runner for PostgresRunner {
     }
 }
 
-/// Median of `runs` timed runs after a warm-up, the rows, and whether they are right.
-async fn measure(
-    runner: &mut impl Runner,
-    sql: &str,
-    expected: Option<&str>,
-    runs: usize,
-) -> Result<(f64, usize, &'static str), String> {
-    let rows = runner.run(sql).await?;
-    let answer = match expected {
-        None => "unchecked",
-        Some(expected) => match quarry_tpch::check_answer(expected, &rows) {
-            Ok(()) => "ok",
-            Err(e) => {
-                eprintln!("wrong answer: {e}");
-                "wrong"
-            }
-        },
-    };
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        runner.run(sql).await?;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    let median = times
-        .get(times.len() / 2)
-        .copied()
-        .unwrap_or(Duration::ZERO);
-    Ok((crate::millis(median), rows.len(), answer))
-}
-
 pub(crate) async fn bench(args: FederatedArgs) -> Result<(), String> {
     let loader = {
         let args = args.clone();
@@ -230,7 +198,7 @@ pub(crate) async fn bench(args: FederatedArgs) -> Result<(), String> {
     for n in QUERIES {
         let sql = quarry_tpch::query(n).ok_or_else(|| format!("no TPC-H query {n}"))?;
         let expected = quarry_tpch::answer(args.sf, n);
-        let (quarry_ms, rows, quarry_answer) = measure(
+        let (rows, quarry_answer, quarry_median, _) = measure(
             &mut quarry,
             &federated_sql(sql, &schema),
             expected,
@@ -238,9 +206,11 @@ pub(crate) async fn bench(args: FederatedArgs) -> Result<(), String> {
         )
         .await
         .map_err(|e| format!("q{n} through Quarry: {e}"))?;
-        let (postgres_ms, _, postgres_answer) = measure(&mut postgres, sql, expected, args.runs)
-            .await
-            .map_err(|e| format!("q{n} in PostgreSQL: {e}"))?;
+        let (_, postgres_answer, postgres_median, _) =
+            measure(&mut postgres, sql, expected, args.runs)
+                .await
+                .map_err(|e| format!("q{n} in PostgreSQL: {e}"))?;
+        let (quarry_ms, postgres_ms) = (millis(quarry_median), millis(postgres_median));
         eprintln!(
             "q{n:02}: Quarry {quarry_ms:>9.1} ms ({quarry_answer}), PostgreSQL {postgres_ms:>9.1} ms ({postgres_answer})"
         );

@@ -409,39 +409,55 @@ async fn run_all(
     let mut results = Vec::new();
     for &n in queries {
         let sql = quarry_tpch::query(n).ok_or_else(|| format!("no TPC-H query {n}"))?;
-        let rows = runner.run(sql).await.map_err(|e| format!("q{n}: {e}"))?;
-        let answer = match quarry_tpch::answer(args.sf, n) {
-            None => "unchecked",
-            Some(expected) => match quarry_tpch::check_answer(expected, &rows) {
-                Ok(()) => "ok",
-                Err(e) => {
-                    eprintln!("q{n}: wrong answer: {e}");
-                    "wrong"
-                }
-            },
-        };
-        let mut times = Vec::with_capacity(args.runs);
-        for _ in 0..args.runs {
-            let started = Instant::now();
-            runner.run(sql).await.map_err(|e| format!("q{n}: {e}"))?;
-            times.push(started.elapsed());
-        }
-        let mut sorted = times.clone();
-        sorted.sort();
-        let median = sorted
-            .get(sorted.len() / 2)
-            .copied()
-            .unwrap_or(Duration::ZERO);
+        let (rows, answer, median, times) =
+            measure(runner, sql, quarry_tpch::answer(args.sf, n), args.runs)
+                .await
+                .map_err(|e| format!("q{n}: {e}"))?;
         eprintln!("q{n:02}: {:>9.1} ms  {answer}", millis(median));
         results.push(QueryResult {
             query: n,
             median_ms: millis(median),
             runs_ms: times.into_iter().map(millis).collect(),
-            rows: rows.len(),
+            rows,
             answer,
         });
     }
     Ok(results)
+}
+
+/// Runs `sql` once (its rows checked against `expected`, the reference answer, when there
+/// is one: `ok`, `wrong` or `unchecked`), then `runs` timed times: rows, answer, median
+/// and every run's time.
+async fn measure(
+    runner: &mut impl Runner,
+    sql: &str,
+    expected: Option<&str>,
+    runs: usize,
+) -> Result<(usize, &'static str, Duration, Vec<Duration>), String> {
+    let rows = runner.run(sql).await?;
+    let answer = match expected {
+        None => "unchecked",
+        Some(expected) => match quarry_tpch::check_answer(expected, &rows) {
+            Ok(()) => "ok",
+            Err(e) => {
+                eprintln!("wrong answer: {e}");
+                "wrong"
+            }
+        },
+    };
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        runner.run(sql).await?;
+        times.push(started.elapsed());
+    }
+    let mut sorted = times.clone();
+    sorted.sort();
+    let median = sorted
+        .get(sorted.len() / 2)
+        .copied()
+        .unwrap_or(Duration::ZERO);
+    Ok((rows.len(), answer, median, times))
 }
 
 fn print_markdown(report: &Report) {

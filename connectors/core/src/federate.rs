@@ -101,14 +101,15 @@ fn push(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     }
     // A sort or limit above a pushable part: the source applies the limit as well, and
     // Quarry still sorts and limits what comes back.
+    let counter = &mut 0;
     let limited = match &plan {
-        LogicalPlan::Sort(sort @ Sort { fetch: Some(_), .. }) => Fragment::of(&sort.input, &mut 0)
+        LogicalPlan::Sort(sort @ Sort { fetch: Some(_), .. }) => Fragment::of(&sort.input, counter)
             .filter(Fragment::worth_pushing)
-            .and_then(|input| input.sorted(sort, sort.input.schema(), &mut 0))
+            .and_then(|input| input.sorted(sort, sort.input.schema(), counter))
             .map(|fragment| (fragment, &sort.input)),
-        LogicalPlan::Limit(limit) => Fragment::of(&limit.input, &mut 0)
+        LogicalPlan::Limit(limit) => Fragment::of(&limit.input, counter)
             .filter(Fragment::worth_pushing)
-            .and_then(|input| input.limited(limit, &mut 0))
+            .and_then(|input| input.limited(limit, counter))
             .map(|fragment| (fragment, &limit.input)),
         _ => None,
     };
