@@ -443,15 +443,61 @@ async fn timeout_cancels_the_remote_statement(
     }
 }
 
+/// Statements of PostgreSQL's that read `slow_numbers` and contain `marker`, still running.
+fn postgres_slow_statements(marker: &str) -> String {
+    run(psql("postgres").args([
+        "-c",
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{marker}%slow_numbers%' \
+             AND state = 'active' AND pid <> pg_backend_pid()"
+        ),
+    ]))
+    .unwrap()
+}
+
+/// On a cluster the remote statement runs in a worker's task: a timed-out query should stop
+/// it in PostgreSQL too (the coordinator cancels the job, Ballista aborts the task, and the
+/// dropped scan cancels its statement). It does not yet: the scheduler logs "Fail to find
+/// job ... in the active cache" and the statement runs its 30 s. Run with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known gap (issue 3/5): a cancelled job does not stop its tasks on workers"]
+async fn a_cancelled_query_cancels_its_postgres_statement_on_a_worker() {
+    tokio::task::spawn_blocking(ensure_fixtures)
+        .await
+        .unwrap()
+        .unwrap();
+    let cluster = TestCluster::start(1).await;
+    let client = cluster.client().await;
+    rows(&client, &pg_catalog_sql("pg", "unused"))
+        .await
+        .unwrap();
+    rows(&client, "SET statement_timeout = '2s'").await.unwrap();
+    let started = std::time::Instant::now();
+    // max(), not count(): the statement is told apart from the local test's.
+    let error = rows(&client, "SELECT max(n) FROM pg.quarry_shop.slow_numbers")
+        .await
+        .expect_err("the statement times out");
+    assert!(
+        error
+            .as_db_error()
+            .is_some_and(|e| e.message().contains("statement timeout")),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while postgres_slow_statements("max(") != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PostgreSQL statement still runs 15 s after the query was cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_query_cancels_its_postgres_statement() {
     timeout_cancels_the_remote_statement(&pg_catalog_sql("pg", "unused"), "pg", || {
-        run(psql("postgres").args([
-            "-c",
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%slow_numbers%' \
-             AND state = 'active' AND pid <> pg_backend_pid()",
-        ]))
-        .unwrap()
+        postgres_slow_statements("count(")
     })
     .await;
 }
