@@ -224,6 +224,12 @@ impl Session {
             Ok(result) => finish_record(record, self.engine.cluster(), stop, result),
             Err(reason) => {
                 record.finish(QueryState::Cancelled);
+                // Stopped before its rows were handed out: its jobs may already run on
+                // the workers (a remote statement, say), so they are cancelled there too.
+                if let Some(cluster) = self.engine.cluster().cloned() {
+                    let id = record.id.clone();
+                    tokio::spawn(async move { cluster.cancel_query(&id).await });
+                }
                 Err(CoordinatorError::Cancelled(reason.into()))
             }
         }
