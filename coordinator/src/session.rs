@@ -226,10 +226,7 @@ impl Session {
                 record.finish(QueryState::Cancelled);
                 // Stopped before its rows were handed out: its jobs may already run on
                 // the workers (a remote statement, say), so they are cancelled there too.
-                if let Some(cluster) = self.engine.cluster().cloned() {
-                    let id = record.id.clone();
-                    tokio::spawn(async move { cluster.cancel_query(&id).await });
-                }
+                cancel_jobs(self.engine.cluster().cloned(), &record);
                 Err(CoordinatorError::Cancelled(reason.into()))
             }
         }
@@ -492,12 +489,16 @@ impl TrackedStream {
             return;
         }
         self.record.finish(QueryState::Cancelled);
-        if let (Some(cluster), Ok(runtime)) =
-            (self.cluster.take(), tokio::runtime::Handle::try_current())
-        {
-            let id = self.record.id.clone();
-            runtime.spawn(async move { cluster.cancel_query(&id).await });
-        }
+        cancel_jobs(self.cluster.take(), &self.record);
+    }
+}
+
+/// Cancels `record`'s jobs on `cluster` in the background (nothing without a cluster or
+/// outside a runtime).
+fn cancel_jobs(cluster: Option<Cluster>, record: &QueryRecord) {
+    if let (Some(cluster), Ok(runtime)) = (cluster, tokio::runtime::Handle::try_current()) {
+        let id = record.id.clone();
+        runtime.spawn(async move { cluster.cancel_query(&id).await });
     }
 }
 

@@ -278,16 +278,6 @@ impl Fragment {
         })
     }
 
-    /// This fragment with `suffix` applied to it as a derived table, same columns.
-    fn wrapped(self, suffix: impl FnOnce(&str) -> String, counter: &mut usize) -> Fragment {
-        let alias = alias(counter);
-        let suffix = suffix(&alias);
-        Fragment {
-            sql: format!("SELECT * FROM ({}) AS {alias}{suffix}", self.sql),
-            ..self
-        }
-    }
-
     fn filter(self, filter: &Filter, counter: &mut usize) -> Option<Fragment> {
         let columns = self.derived(filter.input.schema(), counter);
         let predicate = self.dialect().filter_in(&filter.predicate, &columns)?;
@@ -403,15 +393,8 @@ impl Fragment {
         );
         let mut conditions = Vec::new();
         for (l, r) in &join.on {
-            let equal = Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
-                Box::new(l.clone()),
-                datafusion::logical_expr::Operator::Eq,
-                Box::new(r.clone()),
-            ));
-            // Both sides must be columns: `filter_in` renders column = column only then.
-            dialect.column(l, &both)?;
-            dialect.column(r, &both)?;
-            conditions.push(dialect.filter_in(&equal, &both)?);
+            // Rendered only when both sides are columns that compare exactly.
+            conditions.push(dialect.filter_in(&l.clone().eq(r.clone()), &both)?);
         }
         if let Some(filter) = &join.filter {
             conditions.push(dialect.filter_in(filter, &both)?);
@@ -501,7 +484,15 @@ impl Fragment {
         else {
             return None;
         };
-        Some(self.wrapped(|_| format!(" LIMIT {}", skip + fetch), counter))
+        let alias = alias(counter);
+        Some(Fragment {
+            sql: format!(
+                "SELECT * FROM ({}) AS {alias} LIMIT {}",
+                self.sql,
+                skip + fetch
+            ),
+            ..self
+        })
     }
 
     /// The plan that reads this fragment's statement and names its columns as `schema`
@@ -573,7 +564,7 @@ fn aggregate_sql(
     {
         return Some(format!(
             "CAST(sum({sql}) AS {})",
-            cast_type(dialect.kind(), output)?
+            dialect.cast_type(output)?
         ));
     }
     let (column, field) = dialect.column(arg, columns)?;
@@ -587,16 +578,13 @@ fn aggregate_sql(
             let distinct = if params.distinct { "DISTINCT " } else { "" };
             Some(format!(
                 "CAST(sum({distinct}{column}) AS {})",
-                cast_type(dialect.kind(), output)?
+                dialect.cast_type(output)?
             ))
         }
         // Quarry averages integers as doubles: an exact sum (below 2^53) divided once.
         // PostgreSQL's numeric avg and MySQL's 4-decimal avg would round differently.
         "avg" if data_type.is_integer() && !params.distinct && output == &DataType::Float64 => {
-            let double = match dialect.kind() {
-                ConnectorKind::Postgres => "double precision",
-                ConnectorKind::MySql => "DOUBLE",
-            };
+            let double = dialect.cast_type(output)?;
             Some(format!(
                 "CAST(sum({column}) AS {double}) / NULLIF(count({column}), 0)"
             ))
@@ -611,18 +599,6 @@ fn aggregate_sql(
         }
         _ => None,
     }
-}
-
-/// The source's name for `data_type` in a CAST, for the types sums produce.
-fn cast_type(kind: ConnectorKind, data_type: &DataType) -> Option<String> {
-    Some(match (kind, data_type) {
-        (ConnectorKind::Postgres, DataType::Int64) => "bigint".to_string(),
-        (ConnectorKind::MySql, DataType::Int64) => "SIGNED".to_string(),
-        (ConnectorKind::MySql, DataType::UInt64) => "UNSIGNED".to_string(),
-        (ConnectorKind::Postgres, DataType::Decimal128(p, s)) => format!("numeric({p}, {s})"),
-        (ConnectorKind::MySql, DataType::Decimal128(p, s)) => format!("DECIMAL({p}, {s})"),
-        _ => return None,
-    })
 }
 
 /// The rows of one remote statement, as a table: what a pushed join or aggregate reads.

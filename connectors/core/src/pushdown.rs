@@ -311,13 +311,25 @@ impl Dialect {
         schema: &dyn Columns,
         output: &DataType,
     ) -> Option<String> {
-        let DataType::Decimal128(precision, scale) = output else {
+        if !matches!(output, DataType::Decimal128(_, _)) {
             return None;
-        };
+        }
         let sql = self.decimal_expression(expr, schema)?;
-        Some(match self.kind {
-            ConnectorKind::Postgres => format!("CAST({sql} AS numeric({precision}, {scale}))"),
-            ConnectorKind::MySql => format!("CAST({sql} AS DECIMAL({precision}, {scale}))"),
+        Some(format!("CAST({sql} AS {})", self.cast_type(output)?))
+    }
+
+    /// The source's name for `data_type` in a CAST, for the types of the results it is
+    /// asked to compute (sums, averages, decimal arithmetic).
+    pub(crate) fn cast_type(&self, data_type: &DataType) -> Option<String> {
+        Some(match (self.kind, data_type) {
+            (ConnectorKind::Postgres, DataType::Int64) => "bigint".to_string(),
+            (ConnectorKind::MySql, DataType::Int64) => "SIGNED".to_string(),
+            (ConnectorKind::MySql, DataType::UInt64) => "UNSIGNED".to_string(),
+            (ConnectorKind::Postgres, DataType::Float64) => "double precision".to_string(),
+            (ConnectorKind::MySql, DataType::Float64) => "DOUBLE".to_string(),
+            (ConnectorKind::Postgres, DataType::Decimal128(p, s)) => format!("numeric({p}, {s})"),
+            (ConnectorKind::MySql, DataType::Decimal128(p, s)) => format!("DECIMAL({p}, {s})"),
+            _ => return None,
         })
     }
 

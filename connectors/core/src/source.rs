@@ -199,20 +199,12 @@ impl Source {
             Err(e) => {
                 let message = e.to_string();
                 // MySQL's mapping refuses a whole table for one column type it does not
-                // parse (`year(4)`, as MariaDB spells YEAR): Quarry maps the declared types.
+                // parse (`year(4)`, as MariaDB spells YEAR): Quarry maps the declared types,
+                // and names a type that has no mapping.
                 if self.config.kind == ConnectorKind::MySql
-                    && unsupported_in_message(&message).is_some()
+                    && message.contains(MYSQL_UNSUPPORTED_TYPE)
                 {
                     return self.mysql_declared_schema(schema, table).await;
-                }
-                if let Some((data_type, column)) = unsupported_in_message(&message) {
-                    return Err(ConnectorError::UnsupportedType {
-                        connector: self.config.kind.name(),
-                        catalog: self.config.name.clone(),
-                        table: format!("{schema}.{table}"),
-                        column,
-                        data_type,
-                    });
                 }
                 Err(self.remote(format!("table \"{schema}.{table}\": {message}")))
             }
@@ -359,13 +351,7 @@ impl Source {
                 continue;
             }
             if !as_text {
-                return Err(ConnectorError::UnsupportedType {
-                    connector: self.config.kind.name(),
-                    catalog: self.config.name.clone(),
-                    table: format!("{schema}.{table}"),
-                    column: field.name().clone(),
-                    data_type: source,
-                });
+                return Err(self.unsupported(schema, table, field.name(), source));
             }
             let mut metadata = field.metadata().clone();
             metadata.insert(READ_AS_TEXT.to_string(), "true".to_string());
@@ -382,21 +368,10 @@ impl Source {
         schema: &str,
         table: &str,
     ) -> Result<SchemaRef> {
-        let dialect = self.dialect();
-        let sql = format!(
-            "SELECT CAST(CONCAT(COLUMN_NAME, ':', COLUMN_TYPE) AS CHAR(1024)) AS name FROM INFORMATION_SCHEMA.COLUMNS \
-             WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-            dialect.string_literal(schema),
-            dialect.string_literal(table)
-        );
         let declared: HashMap<String, String> = self
-            .strings(&sql)
+            .mysql_declared_types(schema, table)
             .await?
             .into_iter()
-            .filter_map(|entry| {
-                let (column, data_type) = entry.rsplit_once(':')?;
-                Some((column.to_string(), data_type.to_ascii_lowercase()))
-            })
             .collect();
         let fields = found
             .fields()
@@ -422,21 +397,9 @@ impl Source {
     /// datafusion-table-providers reads them as. A type without a mapping is refused by
     /// name, or read as text with `unsupported_types = 'text'`.
     async fn mysql_declared_schema(&self, schema: &str, table: &str) -> Result<SchemaRef> {
-        let dialect = self.dialect();
-        let sql = format!(
-            "SELECT CAST(CONCAT(COLUMN_NAME, ':', COLUMN_TYPE) AS CHAR(1024)) AS name \
-             FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} \
-             ORDER BY ORDINAL_POSITION",
-            dialect.string_literal(schema),
-            dialect.string_literal(table)
-        );
         let as_text = self.config.read_unsupported_as_text()?;
         let mut fields = Vec::new();
-        for entry in self.strings(&sql).await? {
-            let Some((column, declared)) = entry.rsplit_once(':') else {
-                continue;
-            };
-            let declared = declared.to_ascii_lowercase();
+        for (column, declared) in self.mysql_declared_types(schema, table).await? {
             let mut metadata =
                 HashMap::from([(SOURCE_TYPE_METADATA_KEY.to_string(), declared.clone())]);
             let data_type = match mysql_arrow_type(&declared) {
@@ -447,13 +410,7 @@ impl Source {
                     DataType::Utf8
                 }
                 None => {
-                    return Err(ConnectorError::UnsupportedType {
-                        connector: self.config.kind.name(),
-                        catalog: self.config.name.clone(),
-                        table: format!("{schema}.{table}"),
-                        column: column.to_string(),
-                        data_type: declared,
-                    });
+                    return Err(self.unsupported(schema, table, &column, declared));
                 }
             };
             fields.push(Field::new(column, data_type, true).with_metadata(metadata));
@@ -462,6 +419,49 @@ impl Source {
             return Err(self.not_found(format!("{schema}.{table}")));
         }
         Ok(Arc::new(Schema::new(fields)))
+    }
+
+    /// A MySQL table's columns and their declared types (`COLUMN_TYPE`, lower case), in
+    /// column order.
+    async fn mysql_declared_types(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let dialect = self.dialect();
+        let sql = format!(
+            "SELECT CAST(CONCAT(COLUMN_NAME, ':', COLUMN_TYPE) AS CHAR(1024)) AS name \
+             FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} \
+             ORDER BY ORDINAL_POSITION",
+            dialect.string_literal(schema),
+            dialect.string_literal(table)
+        );
+        Ok(self
+            .strings(&sql)
+            .await?
+            .into_iter()
+            .filter_map(|entry| {
+                let (column, data_type) = entry.rsplit_once(':')?;
+                Some((column.to_string(), data_type.to_ascii_lowercase()))
+            })
+            .collect())
+    }
+
+    /// `schema.table` cannot be read: `column`'s type `data_type` has no Arrow mapping.
+    fn unsupported(
+        &self,
+        schema: &str,
+        table: &str,
+        column: &str,
+        data_type: String,
+    ) -> ConnectorError {
+        ConnectorError::UnsupportedType {
+            connector: self.config.kind.name(),
+            catalog: self.config.name.clone(),
+            table: format!("{schema}.{table}"),
+            column: column.to_string(),
+            data_type,
+        }
     }
 
     fn not_found(&self, table: String) -> ConnectorError {
@@ -556,14 +556,9 @@ const POSTGRES_STRING_TYPES: &[&str] = &[
     "uuid",
 ];
 
-/// `(type, column)` from "Unsupported data type 'year(4)' for field 'c_year'", the one
-/// form datafusion-table-providers' MySQL mapping reports it in.
-fn unsupported_in_message(message: &str) -> Option<(String, String)> {
-    let rest = message.split("Unsupported data type '").nth(1)?;
-    let (data_type, rest) = rest.split_once('\'')?;
-    let column = rest.split("for field '").nth(1)?.split('\'').next()?;
-    Some((data_type.to_string(), column.to_string()))
-}
+/// How datafusion-table-providers' MySQL mapping says it refused a column's type
+/// ("Unsupported data type 'year(4)' for field 'made'").
+const MYSQL_UNSUPPORTED_TYPE: &str = "Unsupported data type '";
 
 /// A PostgreSQL statement in progress. Dropped before it ended (the query was cancelled,
 /// timed out or its client went away), it asks the server to cancel the statement instead
