@@ -4,6 +4,7 @@
 use std::net::{IpAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use ballista_core::extension::SessionConfigExt;
@@ -20,10 +21,14 @@ use tonic::service::interceptor::InterceptedService;
 use crate::catalogs::FlightCatalogResolver;
 use crate::cluster::ClusterSecret;
 use crate::codec::{QuarryLogicalCodec, QuarryPhysicalCodec};
+use crate::engine::CancellableEngine;
 
 /// Seconds between a worker's heartbeats (the coordinator declares a worker dead after
 /// ten seconds without one).
 pub const HEARTBEAT_SECONDS: u64 = 2;
+
+/// How long a worker keeps an idle Flight client to another worker (Ballista's default).
+const FLIGHT_CLIENT_TTL: Duration = Duration::from_secs(30);
 
 /// How to start a worker.
 #[derive(Debug, Clone)]
@@ -136,6 +141,7 @@ pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig,
         })),
         override_create_grpc_client_endpoint: Some(secret.endpoint_override()),
         override_arrow_flight_service: Some(flight),
+        override_execution_engine: Some(Arc::new(CancellableEngine::new(FLIGHT_CLIENT_TTL))),
         ..Default::default()
     })
 }

@@ -8,6 +8,7 @@
 mod catalogs;
 mod cluster;
 mod codec;
+mod engine;
 mod executor;
 
 pub use catalogs::{CATALOG_ACTION, CatalogFlightService, FlightCatalogResolver};

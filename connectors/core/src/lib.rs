@@ -38,7 +38,7 @@ pub use error::{ConnectorError, Result};
 pub use federate::{RemoteQuery, SourcePushdown};
 pub use pushdown::Dialect;
 pub use registry::{CatalogResolver, ConnectorRegistry};
-pub use scan::{RemoteScanExec, schema_from_bytes, schema_to_bytes};
+pub use scan::{RemoteScanExec, TaskCancellation, schema_from_bytes, schema_to_bytes};
 pub use secret::{MASTER_KEY_ENV, MasterKey};
 pub use source::Source;
 pub use table::{RemoteTable, RemoteTableSpec};

@@ -27,6 +27,7 @@ use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
+use tokio_util::sync::CancellationToken;
 
 use crate::{ConnectorRegistry, Dialect, RemoteTableSpec};
 
@@ -287,7 +288,7 @@ impl ExecutionPlan for RemoteScanExec {
                     self.spec.catalog
                 ))
             })?;
-        let mut numbers = self.splits.execute(partition, context)?;
+        let mut numbers = self.splits.execute(partition, Arc::clone(&context))?;
         let statements = self.sql.clone();
         let spec = self.spec.clone();
         let schema = Arc::clone(&self.schema);
@@ -307,10 +308,53 @@ impl ExecutionPlan for RemoteScanExec {
             let source = registry.source(&spec.catalog, Some(spec.version)).await?;
             Ok::<_, DataFusionError>(source.query(sql, schema).await?)
         };
-        let stream = futures::stream::once(open).try_flatten();
+        let stream = futures::stream::once(open).try_flatten().boxed();
+        let stream = match context.session_config().get_extension::<TaskCancellation>() {
+            Some(cancellation) => cancellation.guard(stream),
+            None => stream,
+        };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
-            stream.boxed(),
+            stream,
         )))
     }
 }
+
+/// Tripped when the task that runs a plan is cancelled; a session-config extension that
+/// a worker gives each task.
+///
+/// A worker's task is cancelled by dropping its future, which drops the plan's streams,
+/// and a dropped remote read cancels its statement in the source. Ballista's shuffle
+/// writer, though, drives a stage's input from a task of its own that the cancel does not
+/// reach: without this token, a cancelled query's remote statement would run to its end.
+#[derive(Debug, Clone, Default)]
+pub struct TaskCancellation(CancellationToken);
+
+impl TaskCancellation {
+    pub fn new(token: CancellationToken) -> Self {
+        Self(token)
+    }
+
+    /// `stream`, ended by an error (and dropped by its reader) once the task is
+    /// cancelled.
+    fn guard(&self, stream: BoxedBatches) -> BoxedBatches {
+        let token = self.0.clone();
+        futures::stream::unfold(Some(stream), move |stream| {
+            let token = token.clone();
+            async move {
+                let mut stream = stream?;
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => Some((
+                        Err(DataFusionError::Execution("the query was cancelled".into())),
+                        None,
+                    )),
+                    batch = stream.next() => batch.map(|batch| (batch, Some(stream))),
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+type BoxedBatches = futures::stream::BoxStream<'static, Result<RecordBatch>>;

@@ -1,0 +1,217 @@
+//! The worker's execution engine: Ballista's own, with each task's cancellation reaching
+//! the scans of the task.
+//!
+//! Ballista cancels a task by dropping its future. The stage's shuffle writer, though,
+//! drives its input from a task of its own, which that drop does not reach: a cancelled
+//! query's scans would run to their end, and a remote statement with them. Each task here
+//! gets a [`TaskCancellation`] in its session config, tripped when its future is dropped
+//! before it finished; remote scans end on it, which cancels their statements.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ballista_core::JobId;
+use ballista_core::client::BallistaClient;
+use ballista_core::client_pool::{BallistaClientPool, PooledClient};
+use ballista_core::extension::BallistaConfigGrpcEndpoint;
+use ballista_core::serde::protobuf::{
+    RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport,
+};
+use ballista_core::utils::GrpcClientConfig;
+use ballista_executor::execution_engine::{
+    DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor,
+};
+use datafusion::error::Result;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::prelude::SessionConfig;
+use quarry_connectors::TaskCancellation;
+use tokio_util::sync::CancellationToken;
+
+/// Ballista's default engine (shuffle reads through pooled Flight clients) whose tasks
+/// carry a [`TaskCancellation`].
+pub struct CancellableEngine {
+    inner: DefaultExecutionEngine,
+}
+
+impl CancellableEngine {
+    /// Idle Flight clients are kept `client_ttl` (Ballista's default: 30 s).
+    pub fn new(client_ttl: Duration) -> Self {
+        Self {
+            inner: DefaultExecutionEngine::with_client_pool(Arc::new(ClientPool::new(client_ttl))),
+        }
+    }
+}
+
+impl ExecutionEngine for CancellableEngine {
+    fn create_query_stage_exec(
+        &self,
+        job_id: JobId,
+        stage_id: usize,
+        task_id: usize,
+        global_output_partition_ids: Vec<usize>,
+        plan: Arc<dyn ExecutionPlan>,
+        work_dir: &str,
+        config: &SessionConfig,
+    ) -> Result<Arc<dyn QueryStageExecutor>> {
+        let inner = self.inner.create_query_stage_exec(
+            job_id,
+            stage_id,
+            task_id,
+            global_output_partition_ids,
+            plan,
+            work_dir,
+            config,
+        )?;
+        Ok(Arc::new(CancellableStage { inner }))
+    }
+}
+
+#[derive(Debug)]
+struct CancellableStage {
+    inner: Arc<dyn QueryStageExecutor>,
+}
+
+impl fmt::Display for CancellableStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryStageExecutor for CancellableStage {
+    async fn execute_query_stage(
+        &self,
+        task_id: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<Vec<ShuffleWritePartition>> {
+        let token = CancellationToken::new();
+        // Dropped with this future when the task is cancelled; disarmed when it ends.
+        let cancel_on_drop = token.clone().drop_guard();
+        let config = context
+            .session_config()
+            .clone()
+            .with_extension(Arc::new(TaskCancellation::new(token)));
+        let context = Arc::new(TaskContext::new(
+            context.task_id(),
+            context.session_id(),
+            config,
+            context.scalar_functions().clone(),
+            context.higher_order_functions().clone(),
+            context.aggregate_functions().clone(),
+            context.window_functions().clone(),
+            context.runtime_env(),
+        ));
+        let written = self.inner.execute_query_stage(task_id, context).await;
+        cancel_on_drop.disarm();
+        written
+    }
+
+    fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
+        self.inner.collect_plan_metrics()
+    }
+
+    fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
+        self.inner.collect_runtime_stats_reports()
+    }
+
+    fn collect_window_state_reports(&self) -> Result<Vec<WindowStateReport>> {
+        self.inner.collect_window_state_reports()
+    }
+
+    fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
+        self.inner.collect_column_stats()
+    }
+}
+
+/// Flight clients to other workers, kept for reuse while idle for less than a TTL.
+///
+/// Ballista's executor has such a pool but keeps it private, and an engine that wraps
+/// the default one must bring its own.
+#[derive(Clone)]
+struct ClientPool {
+    idle: Arc<Mutex<IdleClients>>,
+    ttl: Duration,
+}
+
+type ClientKey = (String, u16, GrpcClientConfig);
+
+/// Per endpoint, the clients returned to the pool and since when.
+type IdleClients = HashMap<ClientKey, Vec<(BallistaClient, Instant)>>;
+
+impl ClientPool {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            idle: Arc::default(),
+            ttl,
+        }
+    }
+
+    /// The most recently returned live client for `key`, forgetting expired ones.
+    fn take_idle(&self, key: &ClientKey) -> Option<BallistaClient> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        forget_expired(&mut idle, self.ttl);
+        idle.get_mut(key)?.pop().map(|(client, _)| client)
+    }
+}
+
+fn forget_expired(idle: &mut IdleClients, ttl: Duration) {
+    idle.retain(|_, clients| {
+        clients.retain(|(_, since)| since.elapsed() < ttl);
+        !clients.is_empty()
+    });
+}
+
+impl fmt::Debug for ClientPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientPool")
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl BallistaClientPool for ClientPool {
+    async fn acquire(
+        &self,
+        host: &str,
+        port: u16,
+        config: &GrpcClientConfig,
+        customize_endpoint: Option<Arc<BallistaConfigGrpcEndpoint>>,
+    ) -> ballista_core::error::Result<PooledClient> {
+        let key = (host.to_string(), port, config.clone());
+        let client = match self.take_idle(&key) {
+            Some(client) => client,
+            None => {
+                BallistaClient::try_new(
+                    host,
+                    port,
+                    config.max_message_size,
+                    config.use_tls,
+                    customize_endpoint,
+                    config.io_retries_times,
+                    config.io_retry_wait_time_ms,
+                    config.initial_connection_window_size,
+                    config.initial_stream_window_size,
+                )
+                .await?
+            }
+        };
+        let idle = Arc::clone(&self.idle);
+        Ok(PooledClient::new(
+            client,
+            Box::new(move |client| {
+                let mut idle = idle.lock().unwrap_or_else(|e| e.into_inner());
+                idle.entry(key).or_default().push((client, Instant::now()));
+            }),
+        ))
+    }
+
+    async fn evict_idle(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        forget_expired(&mut idle, self.ttl);
+    }
+}
