@@ -443,6 +443,73 @@ async fn timeout_cancels_the_remote_statement(
     }
 }
 
+/// A table changed in the source between planning (Parse) and execution: a retyped column
+/// is an error naming it (before, values that no longer fit came back as NULLs), a dropped
+/// table an error naming the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_changed_after_planning_is_an_error_that_names_it() {
+    tokio::task::spawn_blocking(ensure_fixtures)
+        .await
+        .unwrap()
+        .unwrap();
+    run(psql(PG_DATABASE).args([
+        "-c",
+        "DROP TABLE IF EXISTS public.retyped; \
+         CREATE TABLE public.retyped (id int, v int); \
+         INSERT INTO public.retyped VALUES (1, 10), (2, 20)",
+    ]))
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = quarry_coordinator::EngineConfig::new(data.path());
+    config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
+    let engine = quarry_coordinator::Engine::open(config).await.unwrap();
+    let session = engine.new_session().unwrap();
+    session
+        .execute(&pg_catalog_sql("pg", "unused"))
+        .await
+        .unwrap();
+    let sql = "SELECT id, v FROM pg.public.retyped ORDER BY id";
+    let run_planned = async |plan| match session.execute_plan(sql, plan).await {
+        Ok(quarry_coordinator::Output::Rows(stream)) => {
+            futures::TryStreamExt::try_collect::<Vec<_>>(stream)
+                .await
+                .map(|batches| batches.iter().map(|b| b.num_rows()).sum::<usize>())
+                .map_err(|e| quarry_coordinator::CoordinatorError::from(e).user_message())
+        }
+        Ok(quarry_coordinator::Output::Done(tag)) => panic!("a query has rows, got {tag}"),
+        Err(e) => Err(e.user_message()),
+    };
+    let plan = || async {
+        match session.prepare(sql).await.unwrap() {
+            quarry_coordinator::Prepared::Plan { plan, .. } => plan,
+            other => panic!("a query is planned by DataFusion: {other:?}"),
+        }
+    };
+    assert_eq!(run_planned(plan().await).await, Ok(2));
+
+    let planned = plan().await;
+    run(psql(PG_DATABASE).args([
+        "-c",
+        "ALTER TABLE public.retyped ALTER COLUMN v TYPE text USING 'x' || v",
+    ]))
+    .unwrap();
+    let error = run_planned(planned).await.unwrap_err();
+    assert!(
+        error.contains("postgres catalog \"pg\": the source changed since the query was planned")
+            && error.contains("column \"v\" arrived as Utf8, planned as Int32"),
+        "{error}"
+    );
+
+    let planned = plan().await;
+    run(psql(PG_DATABASE).args(["-c", "DROP TABLE public.retyped"])).unwrap();
+    let error = run_planned(planned).await.unwrap_err();
+    assert!(
+        error.contains("postgres catalog \"pg\"")
+            && error.contains("relation \"public.retyped\" does not exist"),
+        "{error}"
+    );
+}
+
 /// Statements of PostgreSQL's that read `slow_numbers` and contain `marker`, still running.
 fn postgres_slow_statements(marker: &str) -> String {
     run(psql("postgres").args([

@@ -50,12 +50,11 @@ pub enum ConnectorError {
         table: String,
     },
     #[error(
-        "{connector} catalog \"{catalog}\": table \"{table}\" changed since it was planned: {detail}"
+        "{connector} catalog \"{catalog}\": the source changed since the query was planned: {detail}"
     )]
     Changed {
         connector: &'static str,
         catalog: String,
-        table: String,
         detail: String,
     },
     #[error(

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
@@ -135,12 +135,21 @@ impl Source {
             }
         };
         let target = Arc::clone(&schema);
+        let connector = self.config.kind.name();
         let catalog = self.config.name.clone();
         let batches = CancelOnDrop {
             inner: stream,
             statement: Some(statement),
         }
-        .map(move |batch| conform(batch?, &target, &catalog));
+        .map(move |batch| {
+            conform(batch?, &target).map_err(|detail| {
+                DataFusionError::from(ConnectorError::Changed {
+                    connector,
+                    catalog: catalog.clone(),
+                    detail: format!("{detail} (query: {sql})"),
+                })
+            })
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 
@@ -789,52 +798,76 @@ async fn schema_of<T: 'static, P: 'static>(
 }
 
 /// Gives a batch from the source exactly the planned schema: same column count, types cast
-/// where the driver chose a compatible representation.
-fn conform(
-    batch: RecordBatch,
-    target: &SchemaRef,
-    catalog: &str,
-) -> datafusion::error::Result<RecordBatch> {
+/// where the driver chose a compatible representation. A value the planned type cannot hold
+/// (the column's type changed in the source since planning) is an error, never a NULL.
+fn conform(batch: RecordBatch, target: &SchemaRef) -> std::result::Result<RecordBatch, String> {
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     if target.fields().is_empty() {
-        return Ok(RecordBatch::try_new_with_options(
-            Arc::clone(target),
-            vec![],
-            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-        )?);
+        return RecordBatch::try_new_with_options(Arc::clone(target), vec![], &options)
+            .map_err(|e| e.to_string());
     }
     if batch.num_columns() != target.fields().len() {
-        return Err(DataFusionError::Execution(format!(
-            "catalog \"{catalog}\": the source returned {} columns, {} were planned",
+        return Err(format!(
+            "it returned {} columns, {} were planned",
             batch.num_columns(),
             target.fields().len()
-        )));
+        ));
     }
+    let strict = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (column, field) in batch.columns().iter().zip(target.fields()) {
         if column.data_type() == field.data_type() {
             columns.push(Arc::clone(column));
         } else {
-            columns.push(cast(column, field.data_type()).map_err(|e| {
-                DataFusionError::Execution(format!(
-                    "catalog \"{catalog}\": column \"{}\" arrived as {} but was planned as {}: {e}",
-                    field.name(),
-                    column.data_type(),
-                    field.data_type()
-                ))
-            })?);
+            columns.push(
+                cast_with_options(column, field.data_type(), &strict).map_err(|e| {
+                    format!(
+                        "column \"{}\" arrived as {}, planned as {}: {e}",
+                        field.name(),
+                        column.data_type(),
+                        field.data_type()
+                    )
+                })?,
+            );
         }
     }
-    Ok(RecordBatch::try_new_with_options(
-        Arc::clone(target),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )?)
+    RecordBatch::try_new_with_options(Arc::clone(target), columns, &options)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{mysql_arrow_type, ranges};
-    use datafusion::arrow::datatypes::DataType;
+    use super::{conform, mysql_arrow_type, ranges};
+    use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_value_the_planned_type_cannot_hold_is_an_error_not_a_null() {
+        let planned = Arc::new(Schema::new(vec![Field::new("v", DataType::Int32, true)]));
+        let widened =
+            RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(vec![1, 2])) as _)])
+                .unwrap();
+        let conformed = conform(widened, &planned).unwrap();
+        assert_eq!(conformed.column(0).data_type(), &DataType::Int32);
+        let retyped = RecordBatch::try_from_iter([(
+            "v",
+            Arc::new(StringArray::from(vec!["10", "x20"])) as _,
+        )])
+        .unwrap();
+        let error = conform(retyped, &planned).unwrap_err();
+        assert!(
+            error.starts_with("column \"v\" arrived as Utf8, planned as Int32"),
+            "{error}"
+        );
+        let too_big =
+            RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(vec![i64::MAX])) as _)])
+                .unwrap();
+        assert!(conform(too_big, &planned).is_err());
+    }
 
     #[test]
     fn mysql_declared_types_map_as_the_driver_reads_them() {
