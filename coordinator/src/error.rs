@@ -1,3 +1,4 @@
+use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use quarry_files::FilesError;
 use quarry_metastore::MetastoreError;
@@ -55,8 +56,8 @@ fn datafusion_message(err: &DataFusionError) -> String {
         }
         DataFusionError::Shared(inner) => datafusion_message(inner),
         DataFusionError::Diagnostic(_, inner) => datafusion_message(inner),
-        DataFusionError::Plan(msg) => msg.clone(),
-        DataFusionError::SchemaError(e, _) => e.to_string(),
+        DataFusionError::Plan(msg) => plan_message(msg),
+        DataFusionError::SchemaError(e, _) => schema_message(e),
         DataFusionError::SQL(e, _) => format!("syntax error: {e}"),
         DataFusionError::NotImplemented(msg) => format!("not supported: {msg}"),
         DataFusionError::Execution(msg) => match RemoteFailure::parse(msg) {
@@ -68,12 +69,45 @@ fn datafusion_message(err: &DataFusionError) -> String {
                  must be s3:// or on a file system every worker mounts at the same path",
                 remote.message
             ),
+            Some(remote) if remote.kind == "Plan" => plan_message(&remote.message),
             Some(remote) => remote.message,
             None => msg.clone(),
         },
         DataFusionError::ResourcesExhausted(msg) => format!("resources exhausted: {msg}"),
         other => other.to_string(),
     }
+}
+
+/// A missing column in PostgreSQL's words (`column "x" does not exist`), then DataFusion's
+/// suggestions (a close name, the valid ones).
+fn schema_message(err: &SchemaError) -> String {
+    let text = err.to_string();
+    match err {
+        SchemaError::FieldNotFound { field, .. } => {
+            let rest = text
+                .strip_prefix(&format!("No field named {}", field.quoted_flat_name()))
+                .unwrap_or_default();
+            format!("column \"{}\" does not exist{rest}", field.flat_name())
+        }
+        _ => text,
+    }
+}
+
+/// DataFusion's words when no signature of a function takes the arguments given come
+/// after its internal error text, which asks users to report a bug; only they are kept.
+fn plan_message(msg: &str) -> String {
+    match msg.find(NO_SIGNATURE) {
+        Some(at) => msg[at..].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+const NO_SIGNATURE: &str = "No function matches the given name and argument types";
+
+/// Whether a planning error says a function does not exist or takes no such arguments
+/// (SQLSTATE 42883).
+pub fn is_undefined_function(plan_message: &str) -> bool {
+    plan_message.contains(NO_SIGNATURE) || plan_message.starts_with("Invalid function '")
 }
 
 /// Whether a worker's error says a file does not exist where the local file system was

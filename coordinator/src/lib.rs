@@ -41,7 +41,7 @@ pub mod users;
 pub use bootstrap::ensure_tpch;
 pub use cluster::Cluster;
 pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
-pub use error::{CoordinatorError, RemoteFailure, Result};
+pub use error::{CoordinatorError, RemoteFailure, Result, is_undefined_function};
 pub use pg_functions::SERVER_VERSION;
 pub use pg_overlay::type_modifier;
 pub use session::{Output, Prepared, Session};

@@ -3,7 +3,7 @@
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 use quarry_connectors::ConnectorError;
-use quarry_coordinator::{CoordinatorError, RemoteFailure};
+use quarry_coordinator::{CoordinatorError, RemoteFailure, is_undefined_function};
 use quarry_metastore::MetastoreError;
 
 use crate::cursors::CursorError;
@@ -54,14 +54,14 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
     match err {
         DataFusionError::SQL(..) => "42601",
         DataFusionError::SchemaError(..) => "42703",
-        DataFusionError::Plan(_) => "42000",
+        DataFusionError::Plan(msg) => plan_sqlstate(msg),
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ResourcesExhausted(_) => "53200",
         // A task that failed on a worker: the code of the error it failed with.
         DataFusionError::Execution(msg) => match RemoteFailure::parse(msg) {
             Some(remote) => match remote.kind.as_str() {
                 "ResourcesExhausted" => "53200",
-                "Plan" => "42000",
+                "Plan" => plan_sqlstate(&remote.message),
                 "SchemaError" => "42703",
                 "NotImplemented" => "0A000",
                 _ => "XX000",
@@ -88,6 +88,14 @@ fn datafusion_sqlstate(err: &DataFusionError) -> &'static str {
             }
         }
         _ => "XX000",
+    }
+}
+
+fn plan_sqlstate(message: &str) -> &'static str {
+    if is_undefined_function(message) {
+        "42883"
+    } else {
+        "42000"
     }
 }
 

@@ -210,11 +210,13 @@ with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
     cur = conn.cursor(binary=True)
     cur.execute("SELECT count(*), sum(o_totalprice), min(o_orderdate) FROM tpch.orders WHERE o_orderdate >= %s::date", ("1995-01-01",))
     print(cur.fetchall())
-    try:
-        cur.execute("SELECT * FROM nope")
-    except psycopg.Error as e:
-        print("error", e.sqlstate)
-    conn.rollback()
+    for bad in ("SELECT * FROM nope", "SELECT nope FROM tpch.nation", "SELEC 1",
+                "SELECT sum(n_name) FROM tpch.nation", "SELECT nope(1)"):
+        try:
+            cur.execute(bad)
+        except psycopg.Error as e:
+            print("error", e.sqlstate, str(e).splitlines()[0])
+        conn.rollback()
     cur.execute("SELECT 42")
     print(cur.fetchall())
 "#,
@@ -223,7 +225,14 @@ with psycopg.connect("host=127.0.0.1 port={port} user=bob dbname=x") as conn:
     assert_eq!(
         run_python(&script),
         "150000 on\n[('ALGERIA',), ('ARGENTINA',)]\n[('GERMANY',)]\n[('INDIA',)]\n\
-         [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\nerror 42P01\n[(42,)]\n"
+         [(8134, Decimal('1148133236.84'), datetime.date(1995, 1, 1))]\n\
+         error 42P01 table \"default.nope\" does not exist\n\
+         error 42703 column \"nope\" does not exist.\n\
+         error 42601 syntax error: sql parser error: Expected: an SQL statement, found: SELEC \
+         at Line: 1, Column: 1\n\
+         error 42883 No function matches the given name and argument types 'sum(Utf8View)'. \
+         You might need to add explicit type casts.\n\
+         error 42883 Invalid function 'nope'.\n[(42,)]\n"
     );
 }
 
