@@ -27,6 +27,7 @@ mod engine;
 mod error;
 pub mod front;
 mod like_escape;
+mod pg_describe;
 mod pg_functions;
 mod pg_overlay;
 mod pg_rewrites;

@@ -52,6 +52,7 @@ pub fn session_functions() -> Vec<ScalarUDF> {
         }),
     ]
     .into_iter()
+    .chain(crate::pg_describe::describe_functions())
     .chain(
         [
             "pg_collation_is_visible",

@@ -193,6 +193,40 @@ fn psql_and_psycopg_query_quarry() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // \df, \dT and \dt+ describe through pg_get_function_result/arguments, obj_description
+    // and pg_size_pretty; Quarry has no functions outside pg_catalog, as \df says.
+    for (command, expected) in [
+        (
+            "\\df",
+            "List of functions\nSchema,Name,Result data type,Argument data types,Type\n(0 rows)\n",
+        ),
+        (
+            "\\df substr",
+            "List of functions\nSchema,Name,Result data type,Argument data types,Type\n\
+             pg_catalog,substr,bytea,bytea, integer,func\n\
+             pg_catalog,substr,bytea,bytea, integer, integer,func\n\
+             pg_catalog,substr,text,text, integer,func\n\
+             pg_catalog,substr,text,text, integer, integer,func\n(4 rows)\n",
+        ),
+        (
+            "\\dT integer",
+            "List of data types\nSchema,Name,Description\n\
+             pg_catalog,integer,-2 billion to 2 billion integer, 4-byte storage\n(1 row)\n",
+        ),
+        (
+            "\\dt+ tpch.region",
+            "List of relations\nSchema,Name,Type,Owner,Persistence,Access method,Size,Description\n\
+             tpch,region,table,postgres,permanent,,,\n(1 row)\n",
+        ),
+    ] {
+        let out = server.psql(command);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     // psycopg 3: extended protocol, bound parameters, prepared statements, binary results,
     // transactions and DEALLOCATE as the driver sends them.
