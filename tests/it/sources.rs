@@ -335,10 +335,7 @@ async fn tpch_over_postgres_and_mysql_gives_the_answers_of_parquet() {
         .await
         .unwrap()
         .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let mut config = quarry_coordinator::EngineConfig::new(data.path());
-    config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
-    let engine = quarry_coordinator::Engine::open(config).await.unwrap();
+    let (_data, engine) = engine_with_master_key().await;
     quarry_coordinator::ensure_tpch(&engine, 0.01)
         .await
         .unwrap();
@@ -392,6 +389,32 @@ async fn tpch_over_postgres_and_mysql_gives_the_answers_of_parquet() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// An engine in a new data directory (dropped with the returned guard), with the tests'
+/// master key.
+async fn engine_with_master_key() -> (tempfile::TempDir, quarry_coordinator::Engine) {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = quarry_coordinator::EngineConfig::new(data.path());
+    config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
+    let engine = quarry_coordinator::Engine::open(config).await.unwrap();
+    (data, engine)
+}
+
+/// How many rows a query's output has, or its error as users read it.
+async fn row_count(
+    output: quarry_coordinator::Result<quarry_coordinator::Output>,
+) -> Result<usize, String> {
+    match output {
+        Ok(quarry_coordinator::Output::Rows(stream)) => {
+            futures::TryStreamExt::try_collect::<Vec<_>>(stream)
+                .await
+                .map(|batches| batches.iter().map(|b| b.num_rows()).sum())
+                .map_err(|e| quarry_coordinator::CoordinatorError::from(e).user_message())
+        }
+        Ok(quarry_coordinator::Output::Done(tag)) => panic!("a query has rows, got {tag}"),
+        Err(e) => Err(e.user_message()),
+    }
+}
+
 /// Times out a scan of `catalog`'s 30-second view and waits until `active` (a count of
 /// the source's statements on that view) is 0.
 async fn timeout_cancels_the_remote_statement(
@@ -403,10 +426,7 @@ async fn timeout_cancels_the_remote_statement(
         .await
         .unwrap()
         .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let mut config = quarry_coordinator::EngineConfig::new(data.path());
-    config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
-    let engine = quarry_coordinator::Engine::open(config).await.unwrap();
+    let (_data, engine) = engine_with_master_key().await;
     let session = engine.new_session().unwrap();
     session.execute(catalog_sql).await.unwrap();
     session
@@ -414,21 +434,14 @@ async fn timeout_cancels_the_remote_statement(
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let error = match session
-        .execute(&format!(
-            "SELECT count(*) FROM {catalog}.quarry_shop.slow_numbers"
-        ))
-        .await
-    {
-        Ok(quarry_coordinator::Output::Rows(stream)) => {
-            futures::TryStreamExt::try_collect::<Vec<_>>(stream)
-                .await
-                .map(|_| ())
-                .map_err(|e| quarry_coordinator::CoordinatorError::from(e).user_message())
-        }
-        Ok(quarry_coordinator::Output::Done(tag)) => panic!("a query has rows, got {tag}"),
-        Err(e) => Err(e.user_message()),
-    }
+    let error = row_count(
+        session
+            .execute(&format!(
+                "SELECT count(*) FROM {catalog}.quarry_shop.slow_numbers"
+            ))
+            .await,
+    )
+    .await
     .expect_err("the statement times out");
     assert!(error.contains("statement timeout"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
@@ -459,26 +472,14 @@ async fn a_table_changed_after_planning_is_an_error_that_names_it() {
          INSERT INTO public.retyped VALUES (1, 10), (2, 20)",
     ]))
     .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let mut config = quarry_coordinator::EngineConfig::new(data.path());
-    config.master_key = Some(quarry_connectors::MasterKey::from_passphrase(MASTER_KEY).unwrap());
-    let engine = quarry_coordinator::Engine::open(config).await.unwrap();
+    let (_data, engine) = engine_with_master_key().await;
     let session = engine.new_session().unwrap();
     session
         .execute(&pg_catalog_sql("pg", "unused"))
         .await
         .unwrap();
     let sql = "SELECT id, v FROM pg.public.retyped ORDER BY id";
-    let run_planned = async |plan| match session.execute_plan(sql, plan).await {
-        Ok(quarry_coordinator::Output::Rows(stream)) => {
-            futures::TryStreamExt::try_collect::<Vec<_>>(stream)
-                .await
-                .map(|batches| batches.iter().map(|b| b.num_rows()).sum::<usize>())
-                .map_err(|e| quarry_coordinator::CoordinatorError::from(e).user_message())
-        }
-        Ok(quarry_coordinator::Output::Done(tag)) => panic!("a query has rows, got {tag}"),
-        Err(e) => Err(e.user_message()),
-    };
+    let run_planned = async |plan| row_count(session.execute_plan(sql, plan).await).await;
     let plan = || async {
         match session.prepare(sql).await.unwrap() {
             quarry_coordinator::Prepared::Plan { plan, .. } => plan,
