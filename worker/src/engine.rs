@@ -4,11 +4,13 @@
 //! Ballista cancels a task by dropping its future. The stage's shuffle writer, though,
 //! drives its input from a task of its own, which that drop does not reach: a cancelled
 //! query's scans would run to their end, and a remote statement with them. Each task here
-//! gets a [`TaskCancellation`] in its session config, tripped when its future is dropped
-//! before it finished; remote scans end on it, which cancels their statements.
+//! gets a cancellation token, tripped when its future is dropped before it finished: remote
+//! scans find it in the session config ([`TaskCancellation`]) and end, which cancels their
+//! statements; Parquet scans read through readers that fail once it is tripped.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,11 +25,26 @@ use ballista_core::utils::GrpcClientConfig;
 use ballista_executor::execution_engine::{
     DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor,
 };
+use bytes::Bytes;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
+use datafusion::parquet;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
+use datafusion_datasource_parquet::ParquetFileReaderFactory;
+use datafusion_datasource_parquet::source::ParquetSource;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use quarry_connectors::TaskCancellation;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +74,8 @@ impl ExecutionEngine for CancellableEngine {
         work_dir: &str,
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
+        let cancelled = CancellationToken::new();
+        let plan = watch_parquet_reads(plan, &cancelled)?;
         let inner = self.inner.create_query_stage_exec(
             job_id,
             stage_id,
@@ -66,13 +85,15 @@ impl ExecutionEngine for CancellableEngine {
             work_dir,
             config,
         )?;
-        Ok(Arc::new(CancellableStage { inner }))
+        Ok(Arc::new(CancellableStage { inner, cancelled }))
     }
 }
 
 #[derive(Debug)]
 struct CancellableStage {
     inner: Arc<dyn QueryStageExecutor>,
+    /// Tripped when the task's future is dropped unfinished.
+    cancelled: CancellationToken,
 }
 
 impl fmt::Display for CancellableStage {
@@ -88,7 +109,7 @@ impl QueryStageExecutor for CancellableStage {
         task_id: usize,
         context: Arc<TaskContext>,
     ) -> Result<Vec<ShuffleWritePartition>> {
-        let token = CancellationToken::new();
+        let token = self.cancelled.clone();
         // Dropped with this future when the task is cancelled; disarmed when it ends.
         let cancel_on_drop = token.clone().drop_guard();
         let config = context
@@ -124,6 +145,115 @@ impl QueryStageExecutor for CancellableStage {
 
     fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
         self.inner.collect_column_stats()
+    }
+}
+
+/// `plan` with each Parquet scan reading through readers that fail once `cancelled` is
+/// tripped. The scan's reader factory holds the object store of the context that planned
+/// or decoded the plan, so a task's own object stores would not reach it.
+fn watch_parquet_reads(
+    plan: Arc<dyn ExecutionPlan>,
+    cancelled: &CancellationToken,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(config) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return Ok(Transformed::no(node));
+        };
+        let Some((parquet, readers)) = config
+            .file_source()
+            .downcast_ref::<ParquetSource>()
+            .and_then(|p| Some((p, p.parquet_file_reader_factory()?)))
+        else {
+            return Ok(Transformed::no(node));
+        };
+        let source =
+            parquet
+                .clone()
+                .with_parquet_file_reader_factory(Arc::new(CancellableReaders {
+                    inner: Arc::clone(readers),
+                    cancelled: cancelled.clone(),
+                }));
+        let config = FileScanConfigBuilder::from(config.clone())
+            .with_source(Arc::new(source))
+            .build();
+        Ok(Transformed::yes(
+            DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>
+        ))
+    })
+    .data()
+}
+
+/// Parquet readers that fail every read once their task is cancelled.
+#[derive(Debug)]
+struct CancellableReaders {
+    inner: Arc<dyn ParquetFileReaderFactory>,
+    cancelled: CancellationToken,
+}
+
+impl ParquetFileReaderFactory for CancellableReaders {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        partitioned_file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> Result<Box<dyn AsyncFileReader + Send>> {
+        Ok(Box::new(CancellableReader {
+            inner: self.inner.create_reader(
+                partition_index,
+                partitioned_file,
+                metadata_size_hint,
+                metrics,
+            )?,
+            cancelled: self.cancelled.clone(),
+        }))
+    }
+}
+
+struct CancellableReader {
+    inner: Box<dyn AsyncFileReader + Send>,
+    cancelled: CancellationToken,
+}
+
+impl CancellableReader {
+    fn go_on(&self) -> parquet::errors::Result<()> {
+        if self.cancelled.is_cancelled() {
+            Err(ParquetError::External("the query was cancelled".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AsyncFileReader for CancellableReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        match self.go_on() {
+            Ok(()) => self.inner.get_bytes(range),
+            Err(e) => futures::future::ready(Err(e)).boxed(),
+        }
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        match self.go_on() {
+            Ok(()) => self.inner.get_byte_ranges(ranges),
+            Err(e) => futures::future::ready(Err(e)).boxed(),
+        }
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        match self.go_on() {
+            Ok(()) => self.inner.get_metadata(options),
+            Err(e) => futures::future::ready(Err(e)).boxed(),
+        }
     }
 }
 
@@ -213,5 +343,55 @@ impl BallistaClientPool for ClientPool {
     async fn evict_idle(&self) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         forget_expired(&mut idle, self.ttl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::dataframe::DataFrameWriteOptions;
+    use datafusion::physical_plan::collect;
+    use datafusion::prelude::{ParquetReadOptions, SessionContext};
+    use tokio_util::sync::CancellationToken;
+
+    use super::watch_parquet_reads;
+
+    #[tokio::test]
+    async fn parquet_scans_fail_once_their_task_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let ctx = SessionContext::new();
+        ctx.sql("SELECT * FROM (VALUES (1), (2)) AS t(a)")
+            .await
+            .unwrap()
+            .write_parquet(path.to_str().unwrap(), DataFrameWriteOptions::new(), None)
+            .await
+            .unwrap();
+        // A plan runs once (its scan hands out files from a shared queue): one plan per run.
+        let watched = async |cancelled: &CancellationToken| {
+            let plan = ctx
+                .read_parquet(path.to_str().unwrap(), ParquetReadOptions::default())
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let plan = watch_parquet_reads(plan, cancelled).unwrap();
+            collect(plan, ctx.task_ctx()).await
+        };
+        let running = CancellationToken::new();
+        let rows: usize = watched(&running)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, 2);
+        let cancelled = CancellationToken::new();
+        cancelled.cancel();
+        let error = watched(&cancelled).await.unwrap_err();
+        assert!(
+            error.to_string().contains("the query was cancelled"),
+            "{error}"
+        );
     }
 }
