@@ -6,7 +6,8 @@
 //! query's scans would run to their end, and a remote statement with them. Each task here
 //! gets a cancellation token, tripped when its future is dropped before it finished: remote
 //! scans find it in the session config ([`TaskCancellation`]) and end, which cancels their
-//! statements; Parquet scans read through readers that fail once it is tripped.
+//! statements; Parquet scans read through readers that fail once it is tripped, other file
+//! scans through object stores that do ([`CancellableStores`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,6 +33,7 @@ use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilde
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
@@ -47,6 +49,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use quarry_connectors::TaskCancellation;
 use tokio_util::sync::CancellationToken;
+
+use crate::cancel_store::CancellableStores;
 
 /// Ballista's default engine (shuffle reads through pooled Flight clients) whose tasks
 /// carry a [`TaskCancellation`].
@@ -112,6 +116,13 @@ impl QueryStageExecutor for CancellableStage {
         let token = self.cancelled.clone();
         // Dropped with this future when the task is cancelled; disarmed when it ends.
         let cancel_on_drop = token.clone().drop_guard();
+        let runtime = context.runtime_env();
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&runtime)
+            .with_object_store_registry(Arc::new(CancellableStores::new(
+                Arc::clone(&runtime.object_store_registry),
+                token.clone(),
+            )))
+            .build_arc()?;
         let config = context
             .session_config()
             .clone()
@@ -124,7 +135,7 @@ impl QueryStageExecutor for CancellableStage {
             context.higher_order_functions().clone(),
             context.aggregate_functions().clone(),
             context.window_functions().clone(),
-            context.runtime_env(),
+            runtime,
         ));
         let written = self.inner.execute_query_stage(task_id, context).await;
         cancel_on_drop.disarm();

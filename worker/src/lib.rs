@@ -5,6 +5,7 @@
 //! ([`ClusterSecret`]) and the executor process itself ([`run_worker`], `quarry worker`).
 //! See `docs/ballista-embedding.md`.
 
+mod cancel_store;
 mod catalogs;
 mod cluster;
 mod codec;
