@@ -122,13 +122,16 @@ impl ScalarUDFImpl for Describe {
                 let catalog = static_catalog()?;
                 let first = integers(&args[0]);
                 let text: StringArray = match self.name {
-                    "pg_get_function_result" => first
+                    "pg_get_function_result" | "pg_get_function_arguments" => first
                         .iter()
-                        .map(|oid| catalog.functions.get(&(*oid)?).map(|f| f.result.clone()))
-                        .collect(),
-                    "pg_get_function_arguments" => first
-                        .iter()
-                        .map(|oid| catalog.functions.get(&(*oid)?).map(|f| f.arguments.clone()))
+                        .map(|oid| {
+                            let function = catalog.functions.get(&(*oid)?)?;
+                            Some(if self.name == "pg_get_function_result" {
+                                function.result.clone()
+                            } else {
+                                function.arguments.clone()
+                            })
+                        })
                         .collect(),
                     "col_description" => {
                         let columns = integers(&args[1]);
@@ -145,26 +148,17 @@ impl ScalarUDFImpl for Describe {
                             .collect()
                     }
                     _ => {
-                        // obj_description(oid [, catalog name])
-                        let classes: Vec<Option<Option<i32>>> = match args.get(1) {
-                            Some(names) => names
-                                .as_string::<i32>()
-                                .iter()
-                                .map(|name| name.map(catalog_oid))
-                                .collect(),
-                            None => vec![Some(None); rows],
-                        };
-                        first
-                            .iter()
-                            .zip(classes)
-                            .map(|(oid, class)| {
-                                // An unknown catalog name describes nothing.
-                                let class = match class? {
-                                    Some(class) => Some(class),
-                                    None if args.len() > 1 => return None,
+                        // obj_description(oid [, catalog name]); an unknown or NULL catalog
+                        // name describes nothing.
+                        let names = args.get(1).map(|names| names.as_string::<i32>());
+                        (0..rows)
+                            .map(|row| {
+                                let class = match names {
+                                    Some(names) if names.is_null(row) => return None,
+                                    Some(names) => Some(catalog_oid(names.value(row))?),
                                     None => None,
                                 };
-                                catalog.description((*oid)?, class, 0)
+                                catalog.description(first[row]?, class, 0)
                             })
                             .collect()
                     }
