@@ -12,7 +12,10 @@ use datafusion::arrow::array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use quarry_coordinator::{Cluster, Engine, EngineConfig, Output};
 use quarry_files::S3Config;
+use ballista_core::serde::protobuf::executor_grpc_client::ExecutorGrpcClient;
+use ballista_core::serde::protobuf::{CancelTasksParams, StopExecutorParams};
 use quarry_worker::ClusterSecret;
+use tonic::transport::Endpoint;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 /// The secret the test cluster shares.
@@ -46,11 +49,17 @@ impl Drop for Process {
 /// `a_query_survives_losing_one_of_two_workers`).
 pub(crate) static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A worker process, its node id and the address of its task service.
+struct Worker {
+    process: Process,
+    id: String,
+    task_service: String,
+}
+
 /// A coordinator with its workers; everything is stopped on drop.
 pub struct TestCluster {
     coordinator: Process,
-    /// Worker processes with their node ids.
-    workers: Vec<(Process, String)>,
+    workers: Vec<Worker>,
     worker_options: Vec<String>,
     pub pg_port: u16,
     pub scheduler: String,
@@ -132,28 +141,40 @@ impl TestCluster {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // "quarry: worker-127.0.0.1:PORT joining ...": the worker's node id.
+        // "quarry: worker-127.0.0.1:PORT joining ... task service 127.0.0.1:PORT)": the
+        // worker's node id and where the scheduler launches its tasks.
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
         stderr.read_line(&mut first).unwrap();
+        let unexpected = || panic!("unexpected first line of a worker: {first}");
         let id = first
             .strip_prefix("quarry: ")
             .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_else(|| panic!("unexpected first line of a worker: {first}"))
+            .unwrap_or_else(unexpected)
+            .to_string();
+        let task_service = first
+            .trim_end()
+            .strip_suffix(')')
+            .and_then(|rest| rest.rsplit("task service ").next())
+            .unwrap_or_else(unexpected)
             .to_string();
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        self.workers.push((Process(child), id));
+        self.workers.push(Worker {
+            process: Process(child),
+            id,
+            task_service,
+        });
     }
 
     /// Kills the worker with node id `id` (SIGKILL).
     pub fn kill_worker(&mut self, id: &str) {
-        let (process, _) = self
+        let worker = self
             .workers
             .iter_mut()
-            .find(|(_, worker)| worker == id)
+            .find(|worker| worker.id == id)
             .unwrap_or_else(|| panic!("no worker {id}"));
-        let _ = process.0.kill();
-        let _ = process.0.wait();
+        let _ = worker.process.0.kill();
+        let _ = worker.process.0.wait();
     }
 
     pub async fn client(&self) -> tokio_postgres::Client {
@@ -456,6 +477,44 @@ async fn a_worker_without_the_cluster_secret_is_refused() {
     assert_eq!(joined, vec![vec!["0".to_string()]]);
 }
 
+/// Ballista's executor service launches, cancels and stops a worker's tasks; on a worker's
+/// advertised address it sits behind the cluster secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_task_service_refuses_callers_without_the_cluster_secret() {
+    let cluster = TestCluster::start(1).await;
+    let address = format!("http://{}", cluster.workers[0].task_service);
+    let no_tasks = || CancelTasksParams { task_infos: vec![] };
+
+    let mut intruder = ExecutorGrpcClient::connect(address.clone()).await.unwrap();
+    let refused = intruder.cancel_tasks(no_tasks()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(refused.message().contains("QUARRY_CLUSTER_SECRET"), "{refused:?}");
+    let stop = StopExecutorParams {
+        executor_id: cluster.workers[0].id.clone(),
+        reason: "an intruder".into(),
+        force: true,
+    };
+    let refused = intruder.stop_executor(stop).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+    // A caller with the secret is let through to Ballista's service.
+    let endpoint = Endpoint::from_shared(address).unwrap();
+    let endpoint = (ClusterSecret::new(SECRET).unwrap().endpoint_override())(endpoint).unwrap();
+    let mut member = ExecutorGrpcClient::new(endpoint.connect().await.unwrap());
+    member.cancel_tasks(no_tasks()).await.unwrap();
+
+    // The worker is still there and runs queries (whose tasks pass the gate too).
+    let client = cluster.client().await;
+    let count = rows(&client, "SELECT count(*) FROM tpch.lineitem").await.unwrap();
+    assert_eq!(count, vec![vec!["60175".to_string()]]);
+    let on_the_worker = format!(
+        "SELECT count(*) > 0 FROM system.runtime.tasks WHERE worker = '{}'",
+        cluster.workers[0].id
+    );
+    let tasks = rows(&client, &on_the_worker).await.unwrap();
+    assert_eq!(tasks, vec![vec!["t".to_string()]]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_survives_losing_one_of_two_workers() {
     let mut cluster = TestCluster::start(2).await;
@@ -530,9 +589,9 @@ async fn a_query_survives_losing_one_of_two_workers() {
     let last = cluster.workers[1 - cluster
         .workers
         .iter()
-        .position(|(_, id)| *id == victim)
+        .position(|worker| worker.id == victim)
         .unwrap()]
-    .1
+    .id
     .clone();
     cluster.kill_worker(&last);
     let lost_at = Instant::now();

@@ -3,10 +3,8 @@
 //! Every gRPC and Arrow Flight call inside the cluster carries a token derived from the
 //! secret (never the secret itself) in its `user-agent` header, the one header Ballista
 //! lets an embedder set on every client it creates (through its endpoint override). The
-//! scheduler's gRPC service and each worker's Flight service refuse calls without it.
-//!
-//! Not covered: a worker's task-launch gRPC port, which Ballista 55 builds without a hook
-//! for an interceptor. Bind workers to an address only the cluster can reach.
+//! scheduler's gRPC service, each worker's Flight service and each worker's task service
+//! (through a gate, see `gate.rs`) refuse calls without it.
 
 use std::fmt;
 use std::sync::Arc;

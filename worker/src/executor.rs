@@ -1,7 +1,7 @@
 //! `quarry worker`: a Ballista executor with Quarry's codecs, object stores and cluster
 //! secret, joined to a coordinator's scheduler.
 
-use std::net::{IpAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use crate::catalogs::FlightCatalogResolver;
 use crate::cluster::ClusterSecret;
 use crate::codec::{QuarryLogicalCodec, QuarryPhysicalCodec};
 use crate::engine::CancellableEngine;
+use crate::gate::{TaskServiceAddresses, serve_gate};
 
 /// Seconds between a worker's heartbeats (the coordinator declares a worker dead after
 /// ten seconds without one).
@@ -58,21 +59,38 @@ pub async fn run_worker(options: WorkerOptions) -> Result<(), String> {
             options.work_dir.display()
         )
     })?;
-    let config = executor_config(&options)?;
+    let tasks = TaskServiceAddresses::pick(options.listen)?;
+    let config = executor_config(&options, tasks)?;
+    let gate = serve_gate(
+        tasks,
+        &options.secret,
+        config.grpc_max_decoding_message_size as usize,
+    )?;
     eprintln!(
-        "quarry: {} joining {}:{} (work directory {})",
+        "quarry: {} joining {}:{} (work directory {}, task service {})",
         config.executor_id,
         options.coordinator_host,
         options.coordinator_port,
-        options.work_dir.display()
+        options.work_dir.display(),
+        tasks.public,
     );
-    start_executor_process(Arc::new(config))
-        .await
-        .map_err(|e| format!("worker stopped: {e}"))
+    let executor = start_executor_process(Arc::new(config));
+    tokio::select! {
+        stopped = executor => stopped.map_err(|e| format!("worker stopped: {e}")),
+        gate = gate => match gate {
+            Ok(result) => result,
+            Err(e) => Err(format!("the worker's task service failed: {e}")),
+        },
+    }
 }
 
 /// The executor's configuration: ephemeral ports, Quarry's codecs, object stores, secret.
-pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig, String> {
+/// Ballista's own task service listens on `tasks.private`; the worker advertises
+/// `tasks.public`, where the gate listens (see [`crate::gate`]).
+fn executor_config(
+    options: &WorkerOptions,
+    tasks: TaskServiceAddresses,
+) -> Result<ExecutorProcessConfig, String> {
     let host = options.listen.to_string();
     let work_dir = options.work_dir.display().to_string();
     let secret = options.secret.clone();
@@ -89,8 +107,12 @@ pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig,
         ),
     )));
     let flight_secret = secret.clone();
+    let port = free_port(options.listen)?;
+    // Ballista hands the provider its bind host (the private one) and the Flight port; the
+    // Flight service listens on the worker's public address.
+    let flight_address = SocketAddr::new(options.listen, port);
     let flight: Arc<ArrowFlightServerProvider> =
-        Arc::new(move |work_dir, address, mut shutdown, grpc| {
+        Arc::new(move |work_dir, _address, mut shutdown, grpc| {
             let service = InterceptedService::new(
                 FlightServiceServer::new(BallistaFlightService::new(work_dir))
                     .max_decoding_message_size(usize::MAX)
@@ -100,20 +122,19 @@ pub fn executor_config(options: &WorkerOptions) -> Result<ExecutorProcessConfig,
             tokio::spawn(async move {
                 create_grpc_server(&grpc)
                     .add_service(service)
-                    .serve_with_shutdown(address, shutdown.recv())
+                    .serve_with_shutdown(flight_address, shutdown.recv())
                     .await
                     .map_err(ballista_core::error::BallistaError::TonicError)
             })
         });
 
-    let port = free_port(options.listen)?;
     Ok(ExecutorProcessConfig {
         // Readable and unique in the cluster: the worker's Flight address.
         executor_id: worker_id(options.listen, port),
-        bind_host: host.clone(),
+        bind_host: tasks.private.ip().to_string(),
         external_host: Some(host),
         port,
-        grpc_port: free_port(options.listen)?,
+        grpc_port: tasks.public.port(),
         scheduler_host: options.coordinator_host.clone(),
         scheduler_port: options.coordinator_port,
         scheduler_connect_timeout_seconds: 30,

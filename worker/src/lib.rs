@@ -11,8 +11,9 @@ mod cluster;
 mod codec;
 mod engine;
 mod executor;
+mod gate;
 
 pub use catalogs::{CATALOG_ACTION, CatalogFlightService, FlightCatalogResolver};
 pub use cluster::{CLUSTER_SECRET_ENV, ClusterSecret};
 pub use codec::{QuarryLogicalCodec, QuarryPhysicalCodec};
-pub use executor::{HEARTBEAT_SECONDS, WorkerOptions, executor_config, run_worker, worker_id};
+pub use executor::{HEARTBEAT_SECONDS, WorkerOptions, run_worker, worker_id};
