@@ -172,7 +172,7 @@ impl CatalogProvider for MetastoreCatalog {
                 "schema {name}: use CREATE DATABASE"
             )));
         }
-        // Its pg_attribute gets the type modifiers the library leaves out.
+        // Quarry's relation OIDs and the type modifiers the library leaves out.
         let schema: Arc<dyn SchemaProvider> = match self.inner.views.get() {
             Some(context) => Arc::new(crate::pg_overlay::PgCatalogOverlay::new(
                 schema,

@@ -250,7 +250,7 @@ impl Engine {
         let mut state = SessionStateBuilder::new()
             .with_config(self.inner.config.clone())
             .with_runtime_env(Arc::clone(&self.inner.runtime))
-            .with_catalog_list(Arc::new(catalogs))
+            .with_catalog_list(catalogs)
             .with_default_features()
             .with_optimizer_rule(Arc::new(crate::like_escape::LikeEscape))
             .with_optimizer_rule(Arc::new(quarry_connectors::SourcePushdown))

@@ -1,17 +1,23 @@
-//! `pg_catalog.pg_attribute` with type modifiers, an empty `pg_index` and pg_class's
-//! `reloptions`: where datafusion-pg-catalog's tables differ from what clients read.
+//! `pg_catalog.pg_class` and `pg_attribute` with Quarry's relation OIDs and type modifiers,
+//! an empty `pg_index` and pg_class's `reloptions`: where datafusion-pg-catalog's tables
+//! differ from what clients read.
 //!
-//! datafusion-pg-catalog reports every column's `atttypmod` as -1, so drivers see `numeric`
-//! without its precision and scale (pgjdbc's `getColumns` COLUMN_SIZE, SQLAlchemy's
-//! `format_type`, psql's `\d`). Quarry wraps the library's pg_catalog schema and fills in
-//! `atttypmod` for decimal columns: it walks the catalogs in the order the library does and
-//! pairs each row with the column it describes, checking the column's name and number, so a
-//! row is only changed when it is known to describe that column.
+//! The library numbers relations with a per-session counter that Quarry cannot read, so
+//! Quarry gives pg_class's `oid` and pg_attribute's `attrelid` its own OIDs, derived from
+//! each relation's name (`origins::relation_oid`), the ones RowDescription carries. And the
+//! library reports every column's `atttypmod` as -1, so drivers would see `numeric` without
+//! its precision and scale (pgjdbc's `getColumns` COLUMN_SIZE, SQLAlchemy's `format_type`,
+//! psql's `\d`); Quarry fills it in for decimal columns. For both, Quarry walks the catalogs
+//! in the order the library does and pairs each row with the relation or column it
+//! describes, checking names (and column numbers), so a row is only changed when it is
+//! known to describe that relation or column.
 
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, AsArray, Int32Array, RecordBatch, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int32Array, RecordBatch, new_null_array,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -19,6 +25,8 @@ use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, collect};
+
+use crate::origins::relation_oid;
 
 /// The library's pg_catalog schema, with its `pg_attribute`, `pg_class` and `pg_index` amended.
 #[derive(Debug)]
@@ -48,7 +56,7 @@ impl SchemaProvider for PgCatalogOverlay {
             Some(inner) if name == "pg_attribute" => Some(Arc::new(Amended {
                 schema: inner.schema(),
                 inner,
-                amendment: Amendment::TypeModifiers(self.catalogs.clone()),
+                amendment: Amendment::Attributes(self.catalogs.clone()),
             })),
             // The library ships PostgreSQL's own system indexes, which describe tables Quarry
             // does not have; Quarry's tables have no indexes.
@@ -56,11 +64,18 @@ impl SchemaProvider for PgCatalogOverlay {
                 with_vector_columns(&inner.schema()),
                 vec![vec![]],
             )?)),
-            Some(inner) if name == "pg_class" && inner.schema().index_of("reloptions").is_err() => {
+            Some(inner) if name == "pg_class" => {
+                let add_reloptions = inner.schema().index_of("reloptions").is_err();
                 Some(Arc::new(Amended {
-                    schema: with_reloptions(&inner.schema()),
+                    schema: match add_reloptions {
+                        true => with_reloptions(&inner.schema()),
+                        false => inner.schema(),
+                    },
                     inner,
-                    amendment: Amendment::NullLastColumn,
+                    amendment: Amendment::Classes {
+                        catalogs: self.catalogs.clone(),
+                        add_reloptions,
+                    },
                 }))
             }
             other => other,
@@ -82,21 +97,30 @@ struct Amended {
 
 #[derive(Debug)]
 enum Amendment {
-    /// pg_attribute: `atttypmod` from the catalogs' column types.
-    TypeModifiers(Weak<dyn CatalogProviderList>),
-    /// A column the library lacks, appended as NULLs (pg_class's `reloptions`).
-    NullLastColumn,
+    /// pg_attribute: `attrelid` (Quarry's OIDs) and `atttypmod` from the catalogs.
+    Attributes(Weak<dyn CatalogProviderList>),
+    /// pg_class: `oid` and `relfilenode` (Quarry's OIDs, see `origins.rs`), and
+    /// `reloptions` appended as NULLs when the library lacks it.
+    Classes {
+        catalogs: Weak<dyn CatalogProviderList>,
+        add_reloptions: bool,
+    },
 }
 
-/// One column as the library enumerates them: name, 1-based number, PostgreSQL typmod.
-type Column = (String, i16, i32);
+/// A relation as the library lists it: its name, Quarry's OID for it and, when asked for,
+/// its columns (name and PostgreSQL typmod, in schema order).
+struct Relation {
+    name: String,
+    oid: u32,
+    columns: Vec<(String, i32)>,
+}
 
-/// Every column of every table, in the library's order (catalog, schema, table names as
-/// their providers list them; columns in schema order).
-async fn columns(catalogs: &Weak<dyn CatalogProviderList>) -> Result<Vec<Column>> {
-    let mut columns = Vec::new();
+/// Every relation of every catalog in the library's order (catalog, schema and table names
+/// as their providers list them). `with_columns`: open each table for its columns.
+async fn relations(catalogs: &Weak<dyn CatalogProviderList>, with_columns: bool) -> Vec<Relation> {
+    let mut relations = Vec::new();
     let Some(catalogs) = catalogs.upgrade() else {
-        return Ok(columns);
+        return relations;
     };
     for catalog_name in catalogs.catalog_names() {
         let Some(catalog) = catalogs.catalog(&catalog_name) else {
@@ -107,21 +131,28 @@ async fn columns(catalogs: &Weak<dyn CatalogProviderList>) -> Result<Vec<Column>
                 continue;
             };
             for table_name in schema.table_names() {
-                // A table that cannot be opened is skipped by the library too.
-                let Ok(Some(table)) = schema.table(&table_name).await else {
-                    continue;
-                };
-                for (i, field) in table.schema().fields().iter().enumerate() {
-                    columns.push((
-                        field.name().clone(),
-                        i16::try_from(i + 1).unwrap_or(i16::MAX),
-                        type_modifier(field.data_type()),
-                    ));
+                let mut columns = Vec::new();
+                if with_columns {
+                    // A table that cannot be opened is not listed by the library either.
+                    let Ok(Some(table)) = schema.table(&table_name).await else {
+                        continue;
+                    };
+                    columns = table
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| (f.name().clone(), type_modifier(f.data_type())))
+                        .collect();
                 }
+                relations.push(Relation {
+                    oid: relation_oid(&catalog_name, &schema_name, &table_name),
+                    name: table_name,
+                    columns,
+                });
             }
         }
     }
-    Ok(columns)
+    relations
 }
 
 /// pg_class's schema with `reloptions` (storage options, `text[]`), which the library leaves
@@ -192,15 +223,24 @@ pub fn type_modifier(t: &DataType) -> i32 {
     }
 }
 
-/// `batches` with `atttypmod` taken from `columns` for the rows that match them in order.
-fn with_type_modifiers(batches: Vec<RecordBatch>, columns: &[Column]) -> Result<Vec<RecordBatch>> {
-    let mut expected = columns.iter();
+/// pg_attribute's `batches` with `attrelid` and `atttypmod` from `relations`, for the rows
+/// that match their columns in order (name and number); from the first row that does not
+/// (a table changed between the two walks), the library's values are left.
+fn with_attributes(batches: Vec<RecordBatch>, relations: &[Relation]) -> Result<Vec<RecordBatch>> {
+    let mut expected = relations.iter().flat_map(|relation| {
+        relation
+            .columns
+            .iter()
+            .enumerate()
+            .map(move |(i, (name, typmod))| (relation.oid, name, i + 1, *typmod))
+    });
     let mut in_step = true;
     batches
         .into_iter()
         .map(|batch| {
             let schema = batch.schema();
-            let (Ok(name_at), Ok(num_at), Ok(typmod_at)) = (
+            let (Ok(relid_at), Ok(name_at), Ok(num_at), Ok(typmod_at)) = (
+                schema.index_of("attrelid"),
                 schema.index_of("attname"),
                 schema.index_of("attnum"),
                 schema.index_of("atttypmod"),
@@ -209,30 +249,74 @@ fn with_type_modifiers(batches: Vec<RecordBatch>, columns: &[Column]) -> Result<
             };
             let names = batch.column(name_at).as_string::<i32>();
             let numbers = batch.column(num_at).as_primitive::<Int16Type>();
-            let current = batch.column(typmod_at).as_primitive::<Int32Type>();
-            let typmods: Int32Array = (0..batch.num_rows())
-                .map(|row| {
-                    let old = current.value(row);
-                    if !in_step {
-                        return Some(old);
+            let old_relids = batch.column(relid_at).as_primitive::<Int32Type>();
+            let old_typmods = batch.column(typmod_at).as_primitive::<Int32Type>();
+            let mut relids = Vec::with_capacity(batch.num_rows());
+            let mut typmods = Vec::with_capacity(batch.num_rows());
+            for row in 0..batch.num_rows() {
+                let matched = in_step
+                    .then(|| expected.next())
+                    .flatten()
+                    .filter(|(_, name, number, _)| {
+                        !names.is_null(row)
+                            && names.value(row) == name.as_str()
+                            && usize::try_from(numbers.value(row)) == Ok(*number)
+                    });
+                in_step = matched.is_some();
+                match matched {
+                    Some((oid, _, _, typmod)) => {
+                        relids.push(Some(oid as i32));
+                        typmods.push(Some(typmod));
                     }
-                    match expected.next() {
-                        Some((name, number, typmod))
-                            if !names.is_null(row)
-                                && names.value(row) == name
-                                && numbers.value(row) == *number =>
-                        {
-                            Some(*typmod)
-                        }
-                        _ => {
-                            in_step = false;
-                            Some(old)
-                        }
+                    None => {
+                        relids.push(old_relids.is_valid(row).then(|| old_relids.value(row)));
+                        typmods.push(Some(old_typmods.value(row)));
+                    }
+                }
+            }
+            let mut arrays = batch.columns().to_vec();
+            arrays[relid_at] = Arc::new(Int32Array::from(relids));
+            arrays[typmod_at] = Arc::new(Int32Array::from(typmods));
+            Ok(RecordBatch::try_new(schema, arrays)?)
+        })
+        .collect()
+}
+
+/// pg_class's `batches` with `oid` and `relfilenode` from `relations`, for the rows that
+/// match them in order by name (the library lists every table whose schema it can read;
+/// from the first row that does not match, the library's values are left).
+fn with_class_oids(batches: Vec<RecordBatch>, relations: &[Relation]) -> Result<Vec<RecordBatch>> {
+    let mut expected = relations.iter();
+    let mut in_step = true;
+    batches
+        .into_iter()
+        .map(|batch| {
+            let schema = batch.schema();
+            let (Ok(oid_at), Ok(name_at)) = (schema.index_of("oid"), schema.index_of("relname"))
+            else {
+                return Ok(batch);
+            };
+            let names = batch.column(name_at).as_string::<i32>();
+            let old = batch.column(oid_at).as_primitive::<Int32Type>();
+            let oids: Int32Array = (0..batch.num_rows())
+                .map(|row| {
+                    let matched = in_step
+                        .then(|| expected.next())
+                        .flatten()
+                        .filter(|relation| !names.is_null(row) && names.value(row) == relation.name);
+                    in_step = matched.is_some();
+                    match matched {
+                        Some(relation) => Some(relation.oid as i32),
+                        None => old.is_valid(row).then(|| old.value(row)),
                     }
                 })
                 .collect();
+            let oids: ArrayRef = Arc::new(oids);
             let mut arrays = batch.columns().to_vec();
-            arrays[typmod_at] = Arc::new(typmods);
+            arrays[oid_at] = Arc::clone(&oids);
+            if let Ok(filenode_at) = schema.index_of("relfilenode") {
+                arrays[filenode_at] = oids;
+            }
             Ok(RecordBatch::try_new(schema, arrays)?)
         })
         .collect()
@@ -258,10 +342,19 @@ impl TableProvider for Amended {
         let plan = self.inner.scan(state, None, &[], None).await?;
         let batches = collect(plan, state.task_ctx()).await?;
         let batches = match &self.amendment {
-            Amendment::TypeModifiers(catalogs) => {
-                with_type_modifiers(batches, &columns(catalogs).await?)?
+            Amendment::Attributes(catalogs) => {
+                with_attributes(batches, &relations(catalogs, true).await)?
             }
-            Amendment::NullLastColumn => with_null_last_column(batches, &self.schema)?,
+            Amendment::Classes {
+                catalogs,
+                add_reloptions,
+            } => {
+                let batches = with_class_oids(batches, &relations(catalogs, false).await)?;
+                match add_reloptions {
+                    true => with_null_last_column(batches, &self.schema)?,
+                    false => batches,
+                }
+            }
         };
         Ok(MemorySourceConfig::try_new_exec(
             &[batches],

@@ -13,6 +13,7 @@ use datafusion::prelude::SessionContext;
 use crate::cluster::Cluster;
 use crate::engine::Engine;
 use crate::front::{self, ObjectName};
+use crate::origins::{self, ColumnOrigin};
 use crate::system::{QueryRecord, QueryState};
 use crate::temp::{self, TempTables};
 use crate::{CoordinatorError, Result, ddl};
@@ -290,9 +291,11 @@ impl Session {
                 ddl_name(ddl)
             )));
         }
+        let origins = self.column_origins(&plan);
         Ok(Prepared::Plan {
             sql: sql.to_string(),
             plan,
+            origins,
         })
     }
 
@@ -333,14 +336,27 @@ impl Session {
             return self.temp.create(&self.ctx, create).await;
         }
         let tag = command_tag(&plan);
+        let origins = self.column_origins(&plan);
         let df = self.ctx.execute_logical_plan(plan).await?;
         match tag {
             Some(tag) => {
                 df.collect().await?;
                 Ok(Output::Done(tag))
             }
-            None => Ok(Output::Rows(df.execute_stream().await?)),
+            None => Ok(Output::Rows(origins::with_stream_origins(
+                df.execute_stream().await?,
+                &origins,
+            ))),
         }
+    }
+
+    /// Which table column each output column of `plan` reads unchanged (RowDescription's
+    /// table OID and column number), with names resolved as the session resolves them.
+    fn column_origins(&self, plan: &LogicalPlan) -> Vec<Option<ColumnOrigin>> {
+        let state = self.ctx.state_ref();
+        let state = state.read();
+        let catalog = &state.config().options().catalog;
+        origins::column_origins(plan, &catalog.default_catalog, &catalog.default_schema)
     }
 }
 
@@ -352,8 +368,13 @@ pub enum Prepared {
         sql: String,
         statement: front::Statement,
     },
-    /// A DataFusion plan, possibly with `$n` parameters.
-    Plan { sql: String, plan: LogicalPlan },
+    /// A DataFusion plan, possibly with `$n` parameters, and the table column each of its
+    /// output columns reads unchanged.
+    Plan {
+        sql: String,
+        plan: LogicalPlan,
+        origins: Vec<Option<ColumnOrigin>>,
+    },
 }
 
 impl Prepared {
@@ -361,7 +382,9 @@ impl Prepared {
     /// Describe); `None` when it only reports a command tag.
     pub fn result_schema(&self) -> Option<SchemaRef> {
         match self {
-            Prepared::Plan { plan, .. } => Some(Arc::clone(plan.schema().inner())),
+            Prepared::Plan { plan, origins, .. } => {
+                Some(origins::with_origins(plan.schema().inner(), origins))
+            }
             Prepared::Quarry { statement, .. } => {
                 let columns = statement.result_columns()?;
                 let columns: Vec<&str> = columns.iter().map(String::as_str).collect();

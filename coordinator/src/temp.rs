@@ -192,14 +192,17 @@ pub(crate) struct SessionCatalogs {
 }
 
 impl SessionCatalogs {
-    pub(crate) fn new(inner: Arc<dyn CatalogProviderList>, temp: &TempTables) -> Self {
-        let quarry = Arc::new(SessionCatalog {
-            inner: inner.catalog(QUARRY_CATALOG),
-            engine_catalogs: Arc::downgrade(&inner),
-            temp: Arc::clone(&temp.schema),
-            pg_catalog: RwLock::default(),
-        });
-        Self { inner, quarry }
+    pub(crate) fn new(inner: Arc<dyn CatalogProviderList>, temp: &TempTables) -> Arc<Self> {
+        Arc::new_cyclic(|this: &Weak<SessionCatalogs>| {
+            let session_catalogs: Weak<dyn CatalogProviderList> = this.clone();
+            let quarry = Arc::new(SessionCatalog {
+                inner: inner.catalog(QUARRY_CATALOG),
+                session_catalogs,
+                temp: Arc::clone(&temp.schema),
+                pg_catalog: RwLock::default(),
+            });
+            Self { inner, quarry }
+        })
     }
 }
 
@@ -227,8 +230,8 @@ impl CatalogProviderList for SessionCatalogs {
 #[derive(Debug)]
 struct SessionCatalog {
     inner: Option<Arc<dyn CatalogProvider>>,
-    /// What pg_attribute's overlay reads type modifiers from.
-    engine_catalogs: Weak<dyn CatalogProviderList>,
+    /// The session's catalogs (these), which pg_catalog's overlay walks as the library does.
+    session_catalogs: Weak<dyn CatalogProviderList>,
     temp: Arc<MemorySchemaProvider>,
     /// This session's pg_catalog: it lists what this session sees, temporary tables too.
     pg_catalog: RwLock<Option<Arc<dyn SchemaProvider>>>,
@@ -274,10 +277,10 @@ impl CatalogProvider for SessionCatalog {
         schema: Arc<dyn SchemaProvider>,
     ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
         if name == "pg_catalog" {
-            // As the engine's catalog does: pg_attribute gets the type modifiers.
+            // As the engine's catalog does: Quarry's table OIDs and type modifiers.
             let schema = Arc::new(crate::pg_overlay::PgCatalogOverlay::new(
                 schema,
-                self.engine_catalogs.clone(),
+                self.session_catalogs.clone(),
             ));
             return Ok(self
                 .pg_catalog

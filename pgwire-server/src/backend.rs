@@ -386,7 +386,7 @@ impl QuarryBackend {
             Prepared::Quarry { sql, statement } => {
                 self.session.execute_quarry(sql, statement.clone()).await
             }
-            Prepared::Plan { sql, plan } => {
+            Prepared::Plan { sql, plan, .. } => {
                 let plan = match portal {
                     Some(portal) => {
                         let types = parameter_types(plan)?;

@@ -1,6 +1,7 @@
 //! RowDescription fields as PostgreSQL describes them: the type OIDs arrow-pg picks, plus the
 //! type sizes (`pg_type.typlen`) and modifiers (numeric precision and scale) that drivers read
-//! to size and format columns (pgjdbc's `getPrecision`/`getScale`, ODBC's column size).
+//! to size and format columns (pgjdbc's `getPrecision`/`getScale`, ODBC's column size),
+//! and the table OID and column number of a column that reads a table's column unchanged.
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::datatypes::Schema;
@@ -8,7 +9,7 @@ use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
-use quarry_coordinator::type_modifier;
+use quarry_coordinator::{column_origin, type_modifier};
 
 /// The fields of a result with `schema`, in `format`.
 pub(crate) fn pg_fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
@@ -18,6 +19,16 @@ pub(crate) fn pg_fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<Fi
         .zip(schema.fields())
         .map(|(info, field)| {
             let size = type_size(info.datatype());
+            let info = match column_origin(field) {
+                Some(origin) => FieldInfo::new(
+                    info.name().to_string(),
+                    Some(origin.table_oid as i32),
+                    Some(origin.column),
+                    info.datatype().clone(),
+                    info.format(),
+                ),
+                None => info,
+            };
             info.with_type_size(size)
                 .with_type_modifier(type_modifier(field.data_type()))
         })

@@ -80,6 +80,21 @@ public class JdbcClient {
                 System.out.println("order 1: " + first);
             }
 
+            // Result columns name their table and base column: pgjdbc looks them up in pg_class
+            // and pg_attribute by the table OID and column number RowDescription carries.
+            try (Statement st = conn.createStatement();
+                 ResultSet rs = st.executeQuery(
+                     "SELECT o_orderkey AS k, o_comment, count(*) OVER () AS n FROM tpch.orders LIMIT 1")) {
+                org.postgresql.PGResultSetMetaData md =
+                    rs.getMetaData().unwrap(org.postgresql.PGResultSetMetaData.class);
+                ResultSetMetaData std = rs.getMetaData();
+                String origins = md.getBaseSchemaName(1) + "." + std.getTableName(1) + "." + md.getBaseColumnName(1)
+                    + " " + md.getBaseTableName(2) + "." + md.getBaseColumnName(2)
+                    + " '" + std.getTableName(3) + "'";
+                check(origins.equals("tpch.orders.o_orderkey orders.o_comment ''"), "column origins " + origins);
+                System.out.println("column origins: " + origins);
+            }
+
             // DatabaseMetaData, as DBeaver/DataGrip/Tableau's JDBC path ask it.
             List<String> schemas = new ArrayList<>();
             try (ResultSet rs = meta.getSchemas()) {

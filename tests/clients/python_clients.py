@@ -37,6 +37,24 @@ def run_psycopg2():
     oids = [c.type_code for c in cur.description]
     check(oids == [20, 1700, 1082, 25] or oids == [20, 1700, 1082, 1043], f"column type OIDs {oids}")
     check(len(rows) > 0, "orders below 100")
+    # Each column names its table and column number, as pg_class and pg_attribute have them
+    # (asked on a second connection: the OIDs are the same in every session).
+    origins = [(c.table_oid, c.table_column) for c in cur.description]
+    other = psycopg2.connect(host="127.0.0.1", port=PORT, user="py2", dbname="quarry")
+    other_cur = other.cursor()
+    other_cur.execute(
+        "SELECT a.attname, c.oid, a.attnum FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
+        "WHERE n.nspname = 'tpch' AND c.relname = 'orders'"
+    )
+    catalog = {name: (oid, attnum) for name, oid, attnum in other_cur.fetchall()}
+    other.close()
+    expected = [catalog.get(c.name) for c in cur.description]
+    check(origins == expected and expected[0][1] == 1, f"column origins {origins}, pg_attribute says {expected}")
+    cur.execute("SELECT o_orderkey + 1, count(*) FROM tpch.orders GROUP BY 1 LIMIT 1")
+    computed = [(c.table_oid, c.table_column) for c in cur.description]
+    check(computed in ([(None, None)] * 2, [(0, 0)] * 2), f"computed columns have no origin: {computed}")
     key, price, date, status = rows[0]
     check(isinstance(price, decimal.Decimal) and price.as_tuple().exponent == -2, f"price {price!r}")
     check(isinstance(date, datetime.date), f"date {date!r}")
