@@ -46,6 +46,6 @@ pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
 pub use error::{CoordinatorError, RemoteFailure, Result, is_undefined_function};
 pub use pg_functions::SERVER_VERSION;
 pub use origins::{ColumnOrigin, column_origin, relation_oid};
-pub use pg_overlay::type_modifier;
+pub use pg_overlay::{declared_type_oid, type_modifier};
 pub use session::{Output, Prepared, Session};
 pub use text::text_rows;

@@ -26,6 +26,9 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 
+use quarry_files::types::declared_character_type;
+use quarry_metastore::HiveType;
+
 use crate::origins::relation_oid;
 
 /// The library's pg_catalog schema, with its `pg_attribute`, `pg_class` and `pg_index` amended.
@@ -108,11 +111,19 @@ enum Amendment {
 }
 
 /// A relation as the library lists it: its name, Quarry's OID for it and, when asked for,
-/// its columns (name and PostgreSQL typmod, in schema order).
+/// its columns in schema order.
 struct Relation {
     name: String,
     oid: u32,
-    columns: Vec<(String, i32)>,
+    columns: Vec<ColumnFacts>,
+}
+
+/// What Quarry knows of a column that the library does not.
+struct ColumnFacts {
+    name: String,
+    typmod: i32,
+    /// A type OID other than the library's (`varchar`, `bpchar`).
+    type_oid: Option<u32>,
 }
 
 /// Every relation of every catalog in the library's order (catalog, schema and table names
@@ -141,7 +152,11 @@ async fn relations(catalogs: &Weak<dyn CatalogProviderList>, with_columns: bool)
                         .schema()
                         .fields()
                         .iter()
-                        .map(|f| (f.name().clone(), type_modifier(f.data_type())))
+                        .map(|f| ColumnFacts {
+                            name: f.name().clone(),
+                            typmod: type_modifier(f),
+                            type_oid: declared_type_oid(f),
+                        })
                         .collect();
                 }
                 relations.push(Relation {
@@ -207,10 +222,14 @@ fn with_vector_columns(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// PostgreSQL's `atttypmod` for an Arrow type: `numeric(p, s)` packs precision and scale
-/// after the 4-byte varlena header; other types carry none.
-pub fn type_modifier(t: &DataType) -> i32 {
-    match t {
+/// PostgreSQL's `atttypmod` for a column: `numeric(p, s)` packs precision and scale, and
+/// `varchar(n)`/`char(n)` hold their length, after the 4-byte varlena header; other types
+/// carry none.
+pub fn type_modifier(field: &Field) -> i32 {
+    if let Some(HiveType::Varchar(n) | HiveType::Char(n)) = declared_character_type(field) {
+        return i32::try_from(n).map_or(-1, |n| n.saturating_add(4));
+    }
+    match field.data_type() {
         DataType::Decimal32(p, s)
         | DataType::Decimal64(p, s)
         | DataType::Decimal128(p, s)
@@ -223,25 +242,37 @@ pub fn type_modifier(t: &DataType) -> i32 {
     }
 }
 
-/// pg_attribute's `batches` with `attrelid` and `atttypmod` from `relations`, for the rows
-/// that match their columns in order (name and number); from the first row that does not
-/// (a table changed between the two walks), the library's values are left.
+/// The PostgreSQL type OID of a column whose declared type Arrow does not keep:
+/// `varchar(n)` (1043) and `char(n)` (`bpchar`, 1042), read as strings (otherwise `text`).
+pub fn declared_type_oid(field: &Field) -> Option<u32> {
+    match declared_character_type(field)? {
+        HiveType::Varchar(_) => Some(1043),
+        HiveType::Char(_) => Some(1042),
+        _ => None,
+    }
+}
+
+/// pg_attribute's `batches` with `attrelid`, `atttypmod` and (for `varchar`/`char`)
+/// `atttypid` from `relations`, for the rows that match their columns in order (name and
+/// number); from the first row that does not (a table changed between the two walks), the
+/// library's values are left.
 fn with_attributes(batches: Vec<RecordBatch>, relations: &[Relation]) -> Result<Vec<RecordBatch>> {
     let mut expected = relations.iter().flat_map(|relation| {
         relation
             .columns
             .iter()
             .enumerate()
-            .map(move |(i, (name, typmod))| (relation.oid, name, i + 1, *typmod))
+            .map(move |(i, column)| (relation.oid, i + 1, column))
     });
     let mut in_step = true;
     batches
         .into_iter()
         .map(|batch| {
             let schema = batch.schema();
-            let (Ok(relid_at), Ok(name_at), Ok(num_at), Ok(typmod_at)) = (
+            let (Ok(relid_at), Ok(name_at), Ok(type_at), Ok(num_at), Ok(typmod_at)) = (
                 schema.index_of("attrelid"),
                 schema.index_of("attname"),
+                schema.index_of("atttypid"),
                 schema.index_of("attnum"),
                 schema.index_of("atttypmod"),
             ) else {
@@ -250,32 +281,38 @@ fn with_attributes(batches: Vec<RecordBatch>, relations: &[Relation]) -> Result<
             let names = batch.column(name_at).as_string::<i32>();
             let numbers = batch.column(num_at).as_primitive::<Int16Type>();
             let old_relids = batch.column(relid_at).as_primitive::<Int32Type>();
+            let old_types = batch.column(type_at).as_primitive::<Int32Type>();
             let old_typmods = batch.column(typmod_at).as_primitive::<Int32Type>();
+            let old = |array: &Int32Array, row: usize| array.is_valid(row).then(|| array.value(row));
             let mut relids = Vec::with_capacity(batch.num_rows());
+            let mut types = Vec::with_capacity(batch.num_rows());
             let mut typmods = Vec::with_capacity(batch.num_rows());
             for row in 0..batch.num_rows() {
                 let matched = in_step
                     .then(|| expected.next())
                     .flatten()
-                    .filter(|(_, name, number, _)| {
+                    .filter(|(_, number, column)| {
                         !names.is_null(row)
-                            && names.value(row) == name.as_str()
+                            && names.value(row) == column.name
                             && usize::try_from(numbers.value(row)) == Ok(*number)
                     });
                 in_step = matched.is_some();
                 match matched {
-                    Some((oid, _, _, typmod)) => {
+                    Some((oid, _, column)) => {
                         relids.push(Some(oid as i32));
-                        typmods.push(Some(typmod));
+                        types.push(column.type_oid.map(|t| t as i32).or(old(old_types, row)));
+                        typmods.push(Some(column.typmod));
                     }
                     None => {
-                        relids.push(old_relids.is_valid(row).then(|| old_relids.value(row)));
-                        typmods.push(Some(old_typmods.value(row)));
+                        relids.push(old(old_relids, row));
+                        types.push(old(old_types, row));
+                        typmods.push(old(old_typmods, row));
                     }
                 }
             }
             let mut arrays = batch.columns().to_vec();
             arrays[relid_at] = Arc::new(Int32Array::from(relids));
+            arrays[type_at] = Arc::new(Int32Array::from(types));
             arrays[typmod_at] = Arc::new(Int32Array::from(typmods));
             Ok(RecordBatch::try_new(schema, arrays)?)
         })

@@ -9,7 +9,7 @@ use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
-use quarry_coordinator::{column_origin, type_modifier};
+use quarry_coordinator::{column_origin, declared_type_oid, type_modifier};
 
 /// The fields of a result with `schema`, in `format`.
 pub(crate) fn pg_fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
@@ -19,18 +19,21 @@ pub(crate) fn pg_fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<Fi
         .zip(schema.fields())
         .map(|(info, field)| {
             let size = type_size(info.datatype());
-            let info = match column_origin(field) {
-                Some(origin) => FieldInfo::new(
+            let origin = column_origin(field);
+            // varchar(n) and char(n) columns, which arrow-pg sees as text.
+            let declared = declared_type_oid(field).and_then(Type::from_oid);
+            let info = match (origin, &declared) {
+                (None, None) => info,
+                _ => FieldInfo::new(
                     info.name().to_string(),
-                    Some(origin.table_oid as i32),
-                    Some(origin.column),
-                    info.datatype().clone(),
+                    origin.map(|o| o.table_oid as i32),
+                    origin.map(|o| o.column),
+                    declared.unwrap_or_else(|| info.datatype().clone()),
                     info.format(),
                 ),
-                None => info,
             };
             info.with_type_size(size)
-                .with_type_modifier(type_modifier(field.data_type()))
+                .with_type_modifier(type_modifier(field))
         })
         .collect())
 }

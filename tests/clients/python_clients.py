@@ -6,7 +6,9 @@ computed another way (a plain query, or the other driver); exits 1 at the first 
 
 import datetime
 import decimal
+import os
 import sys
+import tempfile
 
 import pandas
 import psycopg
@@ -130,7 +132,35 @@ def run_psycopg3():
         check(binary == text, f"binary {binary} vs text {text}")
 
 
+def run_declared_lengths():
+    """varchar(n) and char(n) columns keep their length: in RowDescription (type and typmod,
+    which psycopg2 reports as internal_size) and in pg_attribute."""
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, "codes.csv"), "w") as f:
+        f.write("AB,alpha\nCD,beta\n")
+    conn = psycopg2.connect(host="127.0.0.1", port=PORT, user="py2", dbname="quarry")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute(
+        "CREATE EXTERNAL TABLE codes (code char(2), name varchar(25)) "
+        f"ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE LOCATION '{folder}'"
+    )
+    cur.execute("SELECT code, name, name || '!' FROM codes ORDER BY code")
+    check(cur.fetchall() == [("AB", "alpha", "alpha!"), ("CD", "beta", "beta!")], "codes rows")
+    described = [(c.type_code, c.internal_size) for c in cur.description[:2]]
+    check(described == [(1042, 2), (1043, 25)], f"char(2), varchar(25) described as {described}")
+    check(cur.description[2].type_code == 25, f"an expression is text: {cur.description[2]}")
+    cur.execute(
+        "SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute a "
+        "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE c.relname = 'codes' ORDER BY a.attnum"
+    )
+    attributes = [(name, int(type_oid), typmod) for name, type_oid, typmod in cur.fetchall()]
+    check(attributes == [("code", 1042, 6), ("name", 1043, 29)], f"pg_attribute {attributes}")
+    conn.close()
+
+
 rows = run_psycopg2()
 run_sqlalchemy(rows)
 run_psycopg3()
+run_declared_lengths()
 print("python clients ok")

@@ -1,9 +1,10 @@
 //! Hive types to Arrow types and back.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use quarry_metastore::{HiveType, StructField, Table};
+use quarry_metastore::{Column, HiveType, StructField, Table};
 
 use crate::{FilesError, Result};
 
@@ -102,11 +103,7 @@ pub fn hive_type(arrow: &DataType) -> Result<HiveType> {
 /// Schema of the data columns only (what the files hold).
 pub fn file_schema(table: &Table) -> SchemaRef {
     Arc::new(Schema::new(
-        table
-            .columns
-            .iter()
-            .map(|c| Field::new(&c.name, arrow_type(&c.data_type), true))
-            .collect::<Vec<_>>(),
+        table.columns.iter().map(column_field).collect::<Vec<_>>(),
     ))
 }
 
@@ -117,9 +114,32 @@ pub fn table_schema(table: &Table) -> SchemaRef {
             .columns
             .iter()
             .chain(&table.partition_keys)
-            .map(|c| Field::new(&c.name, arrow_type(&c.data_type), true))
+            .map(column_field)
             .collect::<Vec<_>>(),
     ))
+}
+
+/// Field metadata holding a character column's declared type (`varchar(25)`, `char(1)`):
+/// Arrow strings have no length, and PostgreSQL clients read it from the column's typmod.
+pub const DECLARED_TYPE_KEY: &str = "quarry.declared_type";
+
+/// A column as an Arrow field; `varchar(n)` and `char(n)` keep their declared type in
+/// [`DECLARED_TYPE_KEY`].
+fn column_field(column: &Column) -> Field {
+    let field = Field::new(&column.name, arrow_type(&column.data_type), true);
+    match column.data_type {
+        HiveType::Varchar(_) | HiveType::Char(_) => field.with_metadata(HashMap::from([(
+            DECLARED_TYPE_KEY.to_string(),
+            column.data_type.to_string(),
+        )])),
+        _ => field,
+    }
+}
+
+/// The declared type of a column read as strings, when it is `varchar(n)` or `char(n)`.
+pub fn declared_character_type(field: &Field) -> Option<HiveType> {
+    let declared = HiveType::parse(field.metadata().get(DECLARED_TYPE_KEY)?).ok()?;
+    matches!(declared, HiveType::Varchar(_) | HiveType::Char(_)).then_some(declared)
 }
 
 #[cfg(test)]
@@ -139,6 +159,19 @@ mod tests {
         ] {
             let hive = HiveType::parse(text).unwrap();
             assert_eq!(hive_type(&arrow_type(&hive)).unwrap(), hive, "{text}");
+        }
+    }
+
+    #[test]
+    fn character_columns_keep_their_declared_length() {
+        for (text, declared) in [
+            ("varchar(25)", Some(HiveType::Varchar(25))),
+            ("char(1)", Some(HiveType::Char(1))),
+            ("string", None),
+        ] {
+            let field = column_field(&Column::new("c", HiveType::parse(text).unwrap()));
+            assert_eq!(field.data_type(), &DataType::Utf8View);
+            assert_eq!(declared_character_type(&field), declared, "{text}");
         }
     }
 }
