@@ -177,6 +177,7 @@ impl CatalogProvider for MetastoreCatalog {
             Some(context) => Arc::new(crate::pg_overlay::PgCatalogOverlay::new(
                 schema,
                 context.catalogs.clone(),
+                self.inner.metastore.clone(),
             )),
             None => schema,
         };

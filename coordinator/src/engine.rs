@@ -246,7 +246,11 @@ impl Engine {
     /// A new session with its own settings, starting in database `default`.
     pub fn new_session(&self) -> Result<Session> {
         let temp = TempTables::new();
-        let catalogs = SessionCatalogs::new(Arc::clone(&self.inner.catalogs), &temp);
+        let catalogs = SessionCatalogs::new(
+            Arc::clone(&self.inner.catalogs),
+            &temp,
+            self.inner.metastore.clone(),
+        );
         let mut state = SessionStateBuilder::new()
             .with_config(self.inner.config.clone())
             .with_runtime_env(Arc::clone(&self.inner.runtime))

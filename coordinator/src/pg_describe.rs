@@ -8,15 +8,18 @@
 //! * `obj_description(oid [, catalog])`, `col_description(table, column)`: the comment on an
 //!   object; Quarry's own tables and columns have none there (NULL);
 //! * `pg_size_pretty(bigint)`: a byte count as PostgreSQL prints it (`8192 bytes`, `10 kB`);
-//! * `pg_table_size(oid)`, `pg_indexes_size(oid)`: NULL, as for an unknown relation: Quarry
-//!   does not report relation sizes through pg_catalog (the library's `pg_relation_size`
-//!   answers 0).
+//! * `pg_table_size(oid)`, `pg_indexes_size(oid)`, `pg_database_size(name | oid)`: NULL, as
+//!   for an unknown relation: Quarry does not report sizes through pg_catalog (the library's
+//!   `pg_relation_size` answers 0);
+//! * `shobj_description(oid, catalog)`: NULL (no comments on shared objects);
+//! * `pg_has_role([user,] role, privilege)`: false: Quarry has users but no roles to be a
+//!   member of (psql's `\l+` asks about `pg_read_all_stats`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type};
 use datafusion::common::config::ConfigOptions;
@@ -81,6 +84,40 @@ pub(crate) fn describe_functions() -> Vec<ScalarUDF> {
         ),
         function("pg_table_size", oid(), DataType::Int64),
         function("pg_indexes_size", oid(), DataType::Int64),
+        function(
+            "pg_database_size",
+            Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Int32]),
+                    TypeSignature::Exact(vec![DataType::Int64]),
+                ],
+                Volatility::Stable,
+            ),
+            DataType::Int64,
+        ),
+        function(
+            "shobj_description",
+            Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Int32, DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Int64, DataType::Utf8]),
+                ],
+                Volatility::Stable,
+            ),
+            DataType::Utf8,
+        ),
+        function(
+            "pg_has_role",
+            Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8, DataType::Utf8]),
+                ],
+                Volatility::Stable,
+            ),
+            DataType::Boolean,
+        ),
     ]
 }
 
@@ -117,7 +154,11 @@ impl ScalarUDFImpl for Describe {
                         .collect::<StringArray>(),
                 )
             }
-            "pg_table_size" | "pg_indexes_size" => Arc::new(Int64Array::new_null(rows)),
+            "pg_table_size" | "pg_indexes_size" | "pg_database_size" => {
+                Arc::new(Int64Array::new_null(rows))
+            }
+            "shobj_description" => Arc::new(StringArray::new_null(rows)),
+            "pg_has_role" => Arc::new(BooleanArray::from(vec![false; rows])),
             _ => {
                 let catalog = static_catalog()?;
                 let first = integers(&args[0]);

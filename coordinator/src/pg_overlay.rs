@@ -1,6 +1,7 @@
 //! `pg_catalog.pg_class` and `pg_attribute` with Quarry's relation OIDs and type modifiers,
-//! an empty `pg_index` and pg_class's `reloptions`: where datafusion-pg-catalog's tables
-//! differ from what clients read.
+//! `pg_roles` with Quarry's users, empty `pg_index` and `pg_policy`, pg_class's
+//! `reloptions` and array-typed ACLs: where datafusion-pg-catalog's tables differ from what
+//! clients read.
 //!
 //! The library numbers relations with a per-session counter that Quarry cannot read, so
 //! Quarry gives pg_class's `oid` and pg_attribute's `attrelid` its own OIDs, derived from
@@ -16,18 +17,20 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int32Array, RecordBatch, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    new_null_array,
 };
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{MemTable, TableType};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 
 use quarry_files::types::declared_character_type;
-use quarry_metastore::HiveType;
+use quarry_metastore::{HiveType, Metastore, UserRecord};
 
 use crate::origins::relation_oid;
 
@@ -36,14 +39,20 @@ use crate::origins::relation_oid;
 pub(crate) struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
     catalogs: Weak<dyn CatalogProviderList>,
+    metastore: Metastore,
 }
 
 impl PgCatalogOverlay {
     pub(crate) fn new(
         inner: Arc<dyn SchemaProvider>,
         catalogs: Weak<dyn CatalogProviderList>,
+        metastore: Metastore,
     ) -> Self {
-        Self { inner, catalogs }
+        Self {
+            inner,
+            catalogs,
+            metastore,
+        }
     }
 }
 
@@ -67,20 +76,34 @@ impl SchemaProvider for PgCatalogOverlay {
                 with_vector_columns(&inner.schema()),
                 vec![vec![]],
             )?)),
-            Some(inner) if name == "pg_class" => {
-                let add_reloptions = inner.schema().index_of("reloptions").is_err();
-                Some(Arc::new(Amended {
-                    schema: match add_reloptions {
-                        true => with_reloptions(&inner.schema()),
-                        false => inner.schema(),
-                    },
-                    inner,
-                    amendment: Amendment::Classes {
-                        catalogs: self.catalogs.clone(),
-                        add_reloptions,
-                    },
-                }))
-            }
+            Some(inner) if name == "pg_class" => Some(Arc::new(Amended {
+                schema: with_reloptions(&inner.schema()),
+                inner,
+                amendment: Amendment::Classes(self.catalogs.clone()),
+            })),
+            // The library types these ACL columns as text; psql's `\dn+` passes them to
+            // `array_to_string`. Quarry grants nothing through ACLs: they are all NULL.
+            Some(inner) if name == "pg_namespace" => Some(Arc::new(Amended {
+                schema: retyped(&inner.schema(), "nspacl", text_array()),
+                inner,
+                amendment: Amendment::Nulls,
+            })),
+            // Row-level security policies: Quarry has none (psql's `\d+` asks `oid = ANY
+            // (polroles)`, an OID array the library types as text).
+            Some(inner) if name == "pg_policy" => Some(Arc::new(MemTable::try_new(
+                retyped(
+                    &inner.schema(),
+                    "polroles",
+                    DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+                ),
+                vec![vec![]],
+            )?)),
+            // Quarry's users (the library's pg_roles is empty): psql's `\du`.
+            Some(inner) if name == "pg_roles" => Some(Arc::new(Amended {
+                schema: inner.schema(),
+                inner,
+                amendment: Amendment::Roles(self.metastore.clone()),
+            })),
             other => other,
         })
     }
@@ -103,11 +126,13 @@ enum Amendment {
     /// pg_attribute: `attrelid` (Quarry's OIDs) and `atttypmod` from the catalogs.
     Attributes(Weak<dyn CatalogProviderList>),
     /// pg_class: `oid` and `relfilenode` (Quarry's OIDs, see `origins.rs`), and
-    /// `reloptions` appended as NULLs when the library lacks it.
-    Classes {
-        catalogs: Weak<dyn CatalogProviderList>,
-        add_reloptions: bool,
-    },
+    /// `reloptions` appended as NULLs.
+    Classes(Weak<dyn CatalogProviderList>),
+    /// Columns whose type Quarry changes, all NULL in the library's rows: NULLs of the new
+    /// type.
+    Nulls,
+    /// pg_roles: one row per user in the metastore.
+    Roles(Metastore),
 }
 
 /// A relation as the library lists it: its name, Quarry's OID for it and, when asked for,
@@ -173,31 +198,80 @@ async fn relations(catalogs: &Weak<dyn CatalogProviderList>, with_columns: bool)
 /// pg_class's schema with `reloptions` (storage options, `text[]`), which the library leaves
 /// out and SQLAlchemy's index reflection selects; no Quarry relation has any.
 fn with_reloptions(schema: &SchemaRef) -> SchemaRef {
+    if schema.index_of("reloptions").is_ok() {
+        return Arc::clone(schema);
+    }
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(
-        "reloptions",
-        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-        true,
-    ));
+    fields.push(Field::new("reloptions", text_array(), true));
     Arc::new(Schema::new(fields))
 }
 
-/// `batches` with one more column, all NULL, of `schema`'s last field.
-fn with_null_last_column(
-    batches: Vec<RecordBatch>,
-    schema: &SchemaRef,
-) -> Result<Vec<RecordBatch>> {
+/// PostgreSQL's `text[]` (and `aclitem[]`, which clients read as text).
+fn text_array() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+/// `schema` with column `name` (when there) of type `data_type`.
+fn retyped(schema: &SchemaRef, name: &str, data_type: DataType) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| match field.name() == name {
+            true => field.as_ref().clone().with_data_type(data_type.clone()),
+            false => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `batches` as rows of `schema`: columns missing from a batch, or of another type there,
+/// become NULLs of `schema`'s type (only for columns that are NULL in every row).
+fn with_nulls(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     batches
         .into_iter()
         .map(|batch| {
-            let mut columns = batch.columns().to_vec();
-            columns.push(new_null_array(
-                schema.field(columns.len()).data_type(),
-                batch.num_rows(),
-            ));
+            let columns = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, field)| match batch.columns().get(i) {
+                    Some(column) if column.data_type() == field.data_type() => Arc::clone(column),
+                    _ => new_null_array(field.data_type(), batch.num_rows()),
+                })
+                .collect();
             Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
         })
         .collect()
+}
+
+/// pg_roles rows for Quarry's users: administrators are superusers (they manage users),
+/// everyone can log in; a role's OID is a fixed hash of its name, like relations'.
+fn roles(schema: &SchemaRef, users: &[UserRecord]) -> Result<RecordBatch> {
+    let flags = |value: &dyn Fn(&UserRecord) -> bool| -> ArrayRef {
+        Arc::new(users.iter().map(|u| Some(value(u))).collect::<BooleanArray>())
+    };
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column: ArrayRef = match field.name().as_str() {
+                "rolname" => Arc::new(StringArray::from_iter_values(users.iter().map(|u| &u.name))),
+                "rolsuper" | "rolcreaterole" | "rolcreatedb" | "rolbypassrls" => {
+                    flags(&|u| u.admin)
+                }
+                "rolinherit" | "rolcanlogin" => flags(&|_| true),
+                "rolreplication" => flags(&|_| false),
+                "rolconnlimit" => Arc::new(Int32Array::from(vec![-1; users.len()])),
+                "rolpassword" => Arc::new(StringArray::from(vec!["********"; users.len()])),
+                "oid" => Arc::new(Int64Array::from_iter_values(
+                    users.iter().map(|u| i64::from(relation_oid("", "", &u.name))),
+                )),
+                _ => new_null_array(field.data_type(), users.len()),
+            };
+            Ok(cast(&column, field.data_type())?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 /// pg_index's schema with its vector columns as arrays, as PostgreSQL's `int2vector` and
@@ -382,15 +456,17 @@ impl TableProvider for Amended {
             Amendment::Attributes(catalogs) => {
                 with_attributes(batches, &relations(catalogs, true).await)?
             }
-            Amendment::Classes {
-                catalogs,
-                add_reloptions,
-            } => {
+            Amendment::Classes(catalogs) => {
                 let batches = with_class_oids(batches, &relations(catalogs, false).await)?;
-                match add_reloptions {
-                    true => with_null_last_column(batches, &self.schema)?,
-                    false => batches,
-                }
+                with_nulls(batches, &self.schema)?
+            }
+            Amendment::Nulls => with_nulls(batches, &self.schema)?,
+            Amendment::Roles(metastore) => {
+                let users = metastore
+                    .list_users()
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                vec![roles(&self.schema, &users)?]
             }
         };
         Ok(MemorySourceConfig::try_new_exec(

@@ -22,8 +22,9 @@ pub(crate) fn with_quarry_rewrites(sql: &str) -> String {
         return sql.to_string();
     };
     let catalog_query = sql.to_ascii_lowercase().contains("pg_catalog.");
+    let mut changed = subqueries_over_empty_tables(statement);
     // Names first, so a rewritten function keeps the name it was called by.
-    let mut changed = name_function_columns(statement);
+    changed |= name_function_columns(statement);
     let _ = visit_expressions_mut(statement, |expr| {
         changed |= dot_access_to_subscript(expr);
         changed |= subquery_of_pg_sequence(expr);
@@ -31,6 +32,7 @@ pub(crate) fn with_quarry_rewrites(sql: &str) -> String {
         if catalog_query {
             changed |= aggregate_scalar_subquery(expr);
         }
+        changed |= array_subquery(expr);
         changed |= hoist_outer_conditions(expr);
         changed |= regproc_literal_as_text(expr);
         changed |= no_serial_sequence(expr);
@@ -229,6 +231,58 @@ fn aggregate_scalar_subquery(expr: &mut SqlExpr) -> bool {
     replace_with(value, &wrapped)
 }
 
+/// `ARRAY(SELECT e FROM ... [WHERE ...] [ORDER BY ...])`, an array of a subquery's rows
+/// (psql's `\du`, `\d+`), which DataFusion cannot plan, as the scalar subquery
+/// `(SELECT array_agg(e [ORDER BY ...]) FROM ...)`. A subquery without rows gives NULL where
+/// PostgreSQL gives an empty array. One special case: `ARRAY(SELECT ... FROM
+/// unnest(x.reloptions) ...)` (psql's `\d+`, over a toast table's options) is NULL, since
+/// Quarry's `reloptions` are always NULL (and DataFusion cannot unnest an outer column in
+/// a subquery's FROM).
+fn array_subquery(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Function(f) = expr else {
+        return false;
+    };
+    let FunctionArguments::Subquery(query) = &f.args else {
+        return false;
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("array")
+        || query.with.is_some()
+        || query.limit_clause.is_some()
+        || query.fetch.is_some()
+    {
+        return false;
+    }
+    let mut query = query.clone();
+    let order = query.order_by.take();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return false;
+    };
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(keys, _) if keys.is_empty());
+    if select.projection.len() != 1 || select.distinct.is_some() || select.having.is_some() || grouped
+    {
+        return false;
+    }
+    if let [from] = select.from.as_slice()
+        && let TableFactor::Table { name, args: Some(args), .. } = &from.relation
+        && name.to_string().to_ascii_lowercase().ends_with("unnest")
+        && args.args.iter().any(|arg| arg.to_string().to_ascii_lowercase().ends_with(".reloptions"))
+    {
+        *expr = SqlExpr::value(SqlValue::Null);
+        return true;
+    }
+    let (SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }) =
+        &mut select.projection[0]
+    else {
+        return false;
+    };
+    let order = order.map(|o| format!(" {o}")).unwrap_or_default();
+    if !replace_with(value, &format!("array_agg({value}{order})")) {
+        return false;
+    }
+    *expr = SqlExpr::Subquery(query);
+    true
+}
+
 /// Aggregate functions PostgreSQL clients use in catalog subqueries.
 const AGGREGATES: &[&str] = &[
     "count",
@@ -386,6 +440,71 @@ fn dot_access_to_subscript(expr: &mut SqlExpr) -> bool {
     changed
 }
 
+/// pg_catalog tables that have no rows in Quarry.
+const EMPTY_CATALOG_TABLES: &[&str] = &["pg_policy"];
+
+/// `SELECT ..., (correlated subquery), ... FROM pg_policy ...` (psql's `\d+` lists a table's
+/// row-level security policies so): the table has no rows in Quarry, so the statement
+/// returns none whatever its columns compute, and columns with subqueries DataFusion cannot
+/// plan (`oid = ANY (outer array)`) become NULL, keeping their names.
+fn subqueries_over_empty_tables(statement: &mut Statement) -> bool {
+    let Statement::Query(query) = statement else {
+        return false;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return false;
+    };
+    let [from] = select.from.as_slice() else {
+        return false;
+    };
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return false;
+    };
+    let name = name.to_string().to_ascii_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    if !from.joins.is_empty() || !EMPTY_CATALOG_TABLES.contains(&name) {
+        return false;
+    }
+    let mut changed = false;
+    for item in &mut select.projection {
+        let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else {
+            continue;
+        };
+        let has_subquery = visit_expressions(&*expr, |e| match e {
+            SqlExpr::Subquery(_) | SqlExpr::InSubquery { .. } | SqlExpr::Exists { .. } => {
+                ControlFlow::Break(())
+            }
+            SqlExpr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)) => {
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break();
+        if has_subquery {
+            *item = SelectItem::ExprWithAlias {
+                alias: Ident::with_quote('"', item_name(item)),
+                expr: SqlExpr::value(SqlValue::Null),
+            };
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// The name PostgreSQL gives a SELECT item: its alias, else a column's or function's name.
+fn item_name(item: &SelectItem) -> String {
+    match item {
+        SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+        SelectItem::UnnamedExpr(SqlExpr::Function(f)) => f
+            .name
+            .0
+            .last()
+            .map_or_else(|| "?column?".to_string(), |part| part.to_string()),
+        SelectItem::UnnamedExpr(SqlExpr::Case { .. }) => "case".to_string(),
+        _ => "?column?".to_string(),
+    }
+}
+
 /// Result columns computed by a function call named as PostgreSQL names them, after the
 /// function (`count(*)` is column `count`, `pg_catalog.version()` is `version`), where
 /// DataFusion would name them after the whole expression (`count(*)`). Only the statement's
@@ -477,6 +596,38 @@ mod tests {
         assert_eq!(
             with_quarry_rewrites("SELECT t.n FROM t"),
             "SELECT t.n FROM t"
+        );
+    }
+
+    #[test]
+    fn an_array_of_a_subquery_becomes_an_aggregate() {
+        assert_eq!(
+            with_quarry_rewrites(
+                "SELECT ARRAY(SELECT b.rolname FROM m JOIN b ON m.roleid = b.oid \
+                 WHERE m.member = r.oid ORDER BY 1) AS memberof FROM r"
+            ),
+            "SELECT (SELECT array_agg(b.rolname ORDER BY 1) FROM m JOIN b ON m.roleid = b.oid \
+             WHERE m.member = r.oid) AS memberof FROM r"
+        );
+        assert_eq!(
+            with_quarry_rewrites(
+                "SELECT c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x) FROM c"
+            ),
+            "SELECT c.reloptions || NULL FROM c"
+        );
+        // An ARRAY literal is left alone.
+        assert_eq!(with_quarry_rewrites("SELECT ARRAY[1, 2]"), "SELECT ARRAY[1, 2]");
+    }
+
+    #[test]
+    fn columns_with_subqueries_over_an_empty_table_are_null() {
+        assert_eq!(
+            with_quarry_rewrites(
+                "SELECT pol.polname, CASE WHEN pol.polroles = '{0}' THEN NULL ELSE \
+                 array_to_string(array(select rolname from pg_roles where oid = any (pol.polroles)), ',') END \
+                 FROM pg_catalog.pg_policy pol WHERE pol.polrelid = 1 ORDER BY 1"
+            ),
+            "SELECT pol.polname, NULL AS \"case\" FROM pg_catalog.pg_policy pol WHERE pol.polrelid = 1 ORDER BY 1"
         );
     }
 

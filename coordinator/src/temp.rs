@@ -25,6 +25,8 @@ use datafusion::sql::sqlparser::ast::{
     visit_relations_mut,
 };
 
+use quarry_metastore::Metastore;
+
 use crate::catalog::QUARRY_CATALOG;
 use crate::session::Output;
 use crate::{CoordinatorError, Result};
@@ -192,12 +194,17 @@ pub(crate) struct SessionCatalogs {
 }
 
 impl SessionCatalogs {
-    pub(crate) fn new(inner: Arc<dyn CatalogProviderList>, temp: &TempTables) -> Arc<Self> {
+    pub(crate) fn new(
+        inner: Arc<dyn CatalogProviderList>,
+        temp: &TempTables,
+        metastore: Metastore,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|this: &Weak<SessionCatalogs>| {
             let session_catalogs: Weak<dyn CatalogProviderList> = this.clone();
             let quarry = Arc::new(SessionCatalog {
                 inner: inner.catalog(QUARRY_CATALOG),
                 session_catalogs,
+                metastore,
                 temp: Arc::clone(&temp.schema),
                 pg_catalog: RwLock::default(),
             });
@@ -232,6 +239,8 @@ struct SessionCatalog {
     inner: Option<Arc<dyn CatalogProvider>>,
     /// The session's catalogs (these), which pg_catalog's overlay walks as the library does.
     session_catalogs: Weak<dyn CatalogProviderList>,
+    /// Where pg_catalog's overlay reads users (pg_roles) from.
+    metastore: Metastore,
     temp: Arc<MemorySchemaProvider>,
     /// This session's pg_catalog: it lists what this session sees, temporary tables too.
     pg_catalog: RwLock<Option<Arc<dyn SchemaProvider>>>,
@@ -281,6 +290,7 @@ impl CatalogProvider for SessionCatalog {
             let schema = Arc::new(crate::pg_overlay::PgCatalogOverlay::new(
                 schema,
                 self.session_catalogs.clone(),
+                self.metastore.clone(),
             ));
             return Ok(self
                 .pg_catalog

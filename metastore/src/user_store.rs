@@ -69,6 +69,18 @@ impl Metastore {
         .transpose()
     }
 
+    /// Every user, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        sqlx::query(self.sql(
+            "SELECT name, scram_salt, scram_iterations, scram_salted_password, admin FROM mst_users ORDER BY name",
+        ))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
     /// How many users exist.
     pub async fn count_users(&self) -> Result<u64> {
         let row = sqlx::query(self.sql("SELECT COUNT(*) AS n FROM mst_users"))

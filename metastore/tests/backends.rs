@@ -221,6 +221,8 @@ async fn exercise_users(store: Metastore) {
     store.create_user(&user).await.unwrap();
     assert!(store.count_users().await.unwrap() >= 1);
     assert_eq!(store.get_user(&name).await.unwrap(), Some(user.clone()));
+    let listed = store.list_users().await.unwrap();
+    assert!(listed.contains(&user), "{name} not in {listed:?}");
     assert!(matches!(
         store.create_user(&user).await,
         Err(MetastoreError::UserExists(n)) if n == name

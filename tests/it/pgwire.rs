@@ -193,6 +193,8 @@ fn psql_and_psycopg_query_quarry() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    let out = server.psql("CREATE USER carol PASSWORD 'carol-password-1'");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // \df, \dT and \dt+ describe through pg_get_function_result/arguments, obj_description
     // and pg_size_pretty; Quarry has no functions outside pg_catalog, as \df says.
     for (command, expected) in [
@@ -218,6 +220,25 @@ fn psql_and_psycopg_query_quarry() {
             "List of relations\nSchema,Name,Type,Owner,Persistence,Access method,Size,Description\n\
              tpch,region,table,postgres,permanent,,,\n(1 row)\n",
         ),
+        // \d+ (ARRAY(subquery), the policy query over the empty pg_policy), \dn+ (ACLs),
+        // \l+ (pg_has_role, pg_database_size, shobj_description), \du (Quarry's users).
+        (
+            "\\d+ tpch.region",
+            "Table \"tpch.region\"\n\
+             Column,Type,Collation,Nullable,Default,Storage,Compression,Stats target,Description\n\
+             r_regionkey,bigint,,,,plain,,,\nr_name,text,,,,extended,,,\nr_comment,text,,,,extended,,,\n",
+        ),
+        (
+            "\\dn+ tpch",
+            "List of schemas\nName,Owner,Access privileges,Description\ntpch,postgres,,\n(1 row)\n",
+        ),
+        (
+            "\\l+ quarry",
+            "List of databases\nName,Owner,Encoding,Collate,Ctype,ICU Locale,Locale Provider,\
+             Access privileges,Size,Tablespace,Description\n\
+             quarry,postgres,UTF-8,en_US.UTF-8,en_US.UTF-8,,,,,pg_default,\n(1 row)\n",
+        ),
+        ("\\du carol", "List of roles\nRole name,Attributes,Member of\ncarol,,\n"),
     ] {
         let out = server.psql(command);
         assert_eq!(
