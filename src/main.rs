@@ -242,6 +242,14 @@ struct ShellArgs {
     /// User name to connect as.
     #[arg(long, short = 'U', default_value = "quarry", requires = "host")]
     user: String,
+    /// TLS to the running Quarry, as psql's sslmode: disable, prefer (TLS when offered,
+    /// certificate not checked), require (TLS, certificate not checked), verify-full (TLS,
+    /// certificate signed by --sslrootcert for the host name).
+    #[arg(long, value_enum, default_value = "prefer", requires = "host")]
+    sslmode: remote::SslMode,
+    /// PEM file of the certificate authorities `--sslmode verify-full` trusts.
+    #[arg(long, value_name = "FILE", requires = "host")]
+    sslrootcert: Option<PathBuf>,
     #[command(flatten)]
     script: ScriptArgs,
 }
@@ -350,7 +358,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Shell(args) => match &args.host {
             Some(host) => {
-                let remote = remote::Remote::connect(host, args.port, &args.user).await?;
+                let remote = remote::Remote::connect(remote::Target {
+                    host,
+                    port: args.port,
+                    user: &args.user,
+                    ssl_mode: args.sslmode,
+                    root_cert: args.sslrootcert.as_deref(),
+                })
+                .await?;
                 shell::run_on(shell::Backend::Remote(remote), Script::from(args.script)).await
             }
             None => {

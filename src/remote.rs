@@ -4,13 +4,20 @@
 //! Statements go as simple queries, so results arrive as text: they are shown as they
 //! came, and columns whose values all read as numbers are right-aligned in tables.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use quarry_coordinator::Output;
-use tokio_postgres::{NoTls, SimpleQueryMessage};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Field metadata that marks a text column holding numbers (for alignment).
 pub const NUMERIC_TEXT: &str = "quarry.numeric_text";
@@ -22,20 +29,50 @@ pub struct Remote {
     pub address: String,
 }
 
+/// How the shell uses TLS, as psql's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SslMode {
+    /// Plaintext only.
+    Disable,
+    /// TLS when the server offers it, without checking its certificate (psql's default).
+    Prefer,
+    /// TLS or no connection, without checking the certificate.
+    Require,
+    /// TLS with a certificate signed by `--sslrootcert` for the host name connected to.
+    VerifyFull,
+}
+
+/// Where and how to connect.
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub ssl_mode: SslMode,
+    /// PEM file of the certificate authorities `verify-full` trusts.
+    pub root_cert: Option<&'a Path>,
+}
+
 impl Remote {
-    pub async fn connect(host: &str, port: u16, user: &str) -> Result<Remote, String> {
+    pub async fn connect(target: Target<'_>) -> Result<Remote, String> {
+        let Target { host, port, .. } = target;
         let mut config = tokio_postgres::Config::new();
         config
             .host(host)
             .port(port)
-            .user(user)
+            .user(target.user)
             .dbname("quarry")
-            .application_name("quarry shell");
+            .application_name("quarry shell")
+            .ssl_mode(match target.ssl_mode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+            });
         // As psql: a server that requires passwords gets the one in PGPASSWORD.
         if let Ok(password) = std::env::var("PGPASSWORD") {
             config.password(password);
         }
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        let tls = MakeRustlsConnect::new(tls_config(target.ssl_mode, target.root_cert)?);
+        let (client, connection) = config.connect(tls).await.map_err(|e| {
             let cause = std::error::Error::source(&e)
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default();
@@ -119,4 +156,85 @@ fn text_batch(
         schema,
         futures::stream::iter(vec![Ok(batch)]),
     )))
+}
+
+/// The TLS client configuration for `mode`: `verify-full` trusts the authorities in
+/// `root_cert` and checks the host name; `prefer` and `require` encrypt without checking
+/// who answers, as psql does.
+fn tls_config(mode: SslMode, root_cert: Option<&Path>) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let config = match (mode, root_cert) {
+        (SslMode::VerifyFull, None) => {
+            return Err("--sslmode verify-full needs --sslrootcert FILE (the certificate \
+                        authorities to trust, in PEM)"
+                .to_string());
+        }
+        (SslMode::VerifyFull, Some(path)) => {
+            let mut roots = RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read --sslrootcert {}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert
+                    .map_err(|e| format!("cannot read --sslrootcert {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("--sslrootcert {}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!(
+                    "--sslrootcert {}: no certificate in the file",
+                    path.display()
+                ));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        _ => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+            .with_no_client_auth(),
+    };
+    Ok(config)
+}
+
+/// Accepts any server certificate (`sslmode` prefer/require), still checking that the
+/// server holds the certificate's key.
+#[derive(Debug)]
+struct Unverified(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

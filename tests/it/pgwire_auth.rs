@@ -209,6 +209,42 @@ async fn tls_is_offered_verified_and_required() {
         "{}",
         stderr(&out)
     );
+
+    // Quarry's own shell: TLS by default (as psql's sslmode=prefer), verified on request,
+    // and refused in plaintext like psql.
+    let shell = |options: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args(["shell", "--host", "localhost", "--port"])
+            .arg(server.port.to_string())
+            .args(["-U", "alice", "--format", "csv"])
+            .args(options)
+            .args(["-e", "SELECT current_user AS u"])
+            .output()
+            .unwrap()
+    };
+    let ca = certs.path("ca.pem").display().to_string();
+    for options in [
+        &[][..],
+        &["--sslmode", "require"],
+        &["--sslmode", "verify-full", "--sslrootcert", &ca],
+    ] {
+        let out = shell(options);
+        assert!(out.status.success(), "{options:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "u\nalice\n", "{options:?}");
+    }
+    let out = shell(&["--sslmode", "disable"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--require-tls"), "{}", stderr(&out));
+    let other_ca = other.path("ca.pem").display().to_string();
+    let out = shell(&["--sslmode", "verify-full", "--sslrootcert", &other_ca]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot connect to localhost"),
+        "{}",
+        stderr(&out)
+    );
+    let out = shell(&["--sslmode", "verify-full"]);
+    assert!(stderr(&out).contains("needs --sslrootcert"), "{}", stderr(&out));
 }
 
 #[test]
