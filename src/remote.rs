@@ -168,17 +168,19 @@ fn tls_config(mode: SslMode, root_cert: Option<&Path>) -> Result<ClientConfig, S
         .map_err(|e| e.to_string())?;
     let config = match (mode, root_cert) {
         (SslMode::VerifyFull, None) => {
-            return Err("--sslmode verify-full needs --sslrootcert FILE (the certificate \
+            return Err(
+                "--sslmode verify-full needs --sslrootcert FILE (the certificate \
                         authorities to trust, in PEM)"
-                .to_string());
+                    .to_string(),
+            );
         }
         (SslMode::VerifyFull, Some(path)) => {
             let mut roots = RootCertStore::empty();
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| format!("cannot read --sslrootcert {}: {e}", path.display()))?;
             for cert in certs {
-                let cert = cert
-                    .map_err(|e| format!("cannot read --sslrootcert {}: {e}", path.display()))?;
+                let cert =
+                    cert.map_err(|e| format!("cannot read --sslrootcert {}: {e}", path.display()))?;
                 roots
                     .add(cert)
                     .map_err(|e| format!("--sslrootcert {}: {e}", path.display()))?;
@@ -222,7 +224,12 @@ impl ServerCertVerifier for Unverified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -231,7 +238,12 @@ impl ServerCertVerifier for Unverified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -210,8 +210,7 @@ mod tests {
     #[tokio::test]
     async fn plain_columns_name_their_table_and_position_and_computed_ones_do_not() {
         assert_eq!(
-            origins_of("SELECT b AS x, a, a + 1, 'k' FROM t WHERE a > 0 ORDER BY b LIMIT 3")
-                .await,
+            origins_of("SELECT b AS x, a, a + 1, 'k' FROM t WHERE a > 0 ORDER BY b LIMIT 3").await,
             vec![at("t", 2), at("t", 1), None, None]
         );
         assert_eq!(

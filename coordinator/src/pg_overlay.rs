@@ -248,7 +248,12 @@ fn with_nulls(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<Recor
 /// everyone can log in; a role's OID is a fixed hash of its name, like relations'.
 fn roles(schema: &SchemaRef, users: &[UserRecord]) -> Result<RecordBatch> {
     let flags = |value: &dyn Fn(&UserRecord) -> bool| -> ArrayRef {
-        Arc::new(users.iter().map(|u| Some(value(u))).collect::<BooleanArray>())
+        Arc::new(
+            users
+                .iter()
+                .map(|u| Some(value(u)))
+                .collect::<BooleanArray>(),
+        )
     };
     let columns = schema
         .fields()
@@ -264,7 +269,9 @@ fn roles(schema: &SchemaRef, users: &[UserRecord]) -> Result<RecordBatch> {
                 "rolconnlimit" => Arc::new(Int32Array::from(vec![-1; users.len()])),
                 "rolpassword" => Arc::new(StringArray::from(vec!["********"; users.len()])),
                 "oid" => Arc::new(Int64Array::from_iter_values(
-                    users.iter().map(|u| i64::from(relation_oid("", "", &u.name))),
+                    users
+                        .iter()
+                        .map(|u| i64::from(relation_oid("", "", &u.name))),
                 )),
                 _ => new_null_array(field.data_type(), users.len()),
             };
@@ -357,19 +364,21 @@ fn with_attributes(batches: Vec<RecordBatch>, relations: &[Relation]) -> Result<
             let old_relids = batch.column(relid_at).as_primitive::<Int32Type>();
             let old_types = batch.column(type_at).as_primitive::<Int32Type>();
             let old_typmods = batch.column(typmod_at).as_primitive::<Int32Type>();
-            let old = |array: &Int32Array, row: usize| array.is_valid(row).then(|| array.value(row));
+            let old =
+                |array: &Int32Array, row: usize| array.is_valid(row).then(|| array.value(row));
             let mut relids = Vec::with_capacity(batch.num_rows());
             let mut types = Vec::with_capacity(batch.num_rows());
             let mut typmods = Vec::with_capacity(batch.num_rows());
             for row in 0..batch.num_rows() {
-                let matched = in_step
-                    .then(|| expected.next())
-                    .flatten()
-                    .filter(|(_, number, column)| {
-                        !names.is_null(row)
-                            && names.value(row) == column.name
-                            && usize::try_from(numbers.value(row)) == Ok(*number)
-                    });
+                let matched =
+                    in_step
+                        .then(|| expected.next())
+                        .flatten()
+                        .filter(|(_, number, column)| {
+                            !names.is_null(row)
+                                && names.value(row) == column.name
+                                && usize::try_from(numbers.value(row)) == Ok(*number)
+                        });
                 in_step = matched.is_some();
                 match matched {
                     Some((oid, _, column)) => {
@@ -414,7 +423,9 @@ fn with_class_oids(batches: Vec<RecordBatch>, relations: &[Relation]) -> Result<
                     let matched = in_step
                         .then(|| expected.next())
                         .flatten()
-                        .filter(|relation| !names.is_null(row) && names.value(row) == relation.name);
+                        .filter(|relation| {
+                            !names.is_null(row) && names.value(row) == relation.name
+                        });
                     in_step = matched.is_some();
                     match matched {
                         Some(relation) => Some(relation.oid as i32),

@@ -258,14 +258,25 @@ fn array_subquery(expr: &mut SqlExpr) -> bool {
         return false;
     };
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(keys, _) if keys.is_empty());
-    if select.projection.len() != 1 || select.distinct.is_some() || select.having.is_some() || grouped
+    if select.projection.len() != 1
+        || select.distinct.is_some()
+        || select.having.is_some()
+        || grouped
     {
         return false;
     }
     if let [from] = select.from.as_slice()
-        && let TableFactor::Table { name, args: Some(args), .. } = &from.relation
+        && let TableFactor::Table {
+            name,
+            args: Some(args),
+            ..
+        } = &from.relation
         && name.to_string().to_ascii_lowercase().ends_with("unnest")
-        && args.args.iter().any(|arg| arg.to_string().to_ascii_lowercase().ends_with(".reloptions"))
+        && args.args.iter().any(|arg| {
+            arg.to_string()
+                .to_ascii_lowercase()
+                .ends_with(".reloptions")
+        })
     {
         *expr = SqlExpr::value(SqlValue::Null);
         return true;
@@ -616,7 +627,10 @@ mod tests {
             "SELECT c.reloptions || NULL FROM c"
         );
         // An ARRAY literal is left alone.
-        assert_eq!(with_quarry_rewrites("SELECT ARRAY[1, 2]"), "SELECT ARRAY[1, 2]");
+        assert_eq!(
+            with_quarry_rewrites("SELECT ARRAY[1, 2]"),
+            "SELECT ARRAY[1, 2]"
+        );
     }
 
     #[test]

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use std::path::Path;
 
+use ballista_core::serde::protobuf::executor_grpc_client::ExecutorGrpcClient;
+use ballista_core::serde::protobuf::{CancelTasksParams, StopExecutorParams};
 use datafusion::arrow::array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use quarry_coordinator::{Cluster, Engine, EngineConfig, Output};
 use quarry_files::S3Config;
-use ballista_core::serde::protobuf::executor_grpc_client::ExecutorGrpcClient;
-use ballista_core::serde::protobuf::{CancelTasksParams, StopExecutorParams};
 use quarry_worker::ClusterSecret;
-use tonic::transport::Endpoint;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
+use tonic::transport::Endpoint;
 
 /// The secret the test cluster shares.
 const SECRET: &str = "test-cluster-secret-0123456789";
@@ -488,7 +488,10 @@ async fn a_workers_task_service_refuses_callers_without_the_cluster_secret() {
     let mut intruder = ExecutorGrpcClient::connect(address.clone()).await.unwrap();
     let refused = intruder.cancel_tasks(no_tasks()).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
-    assert!(refused.message().contains("QUARRY_CLUSTER_SECRET"), "{refused:?}");
+    assert!(
+        refused.message().contains("QUARRY_CLUSTER_SECRET"),
+        "{refused:?}"
+    );
     let stop = StopExecutorParams {
         executor_id: cluster.workers[0].id.clone(),
         reason: "an intruder".into(),
@@ -505,7 +508,9 @@ async fn a_workers_task_service_refuses_callers_without_the_cluster_secret() {
 
     // The worker is still there and runs queries (whose tasks pass the gate too).
     let client = cluster.client().await;
-    let count = rows(&client, "SELECT count(*) FROM tpch.lineitem").await.unwrap();
+    let count = rows(&client, "SELECT count(*) FROM tpch.lineitem")
+        .await
+        .unwrap();
     assert_eq!(count, vec![vec!["60175".to_string()]]);
     let on_the_worker = format!(
         "SELECT count(*) > 0 FROM system.runtime.tasks WHERE worker = '{}'",

@@ -194,7 +194,11 @@ fn psql_and_psycopg_query_quarry() {
         String::from_utf8_lossy(&out.stdout)
     );
     let out = server.psql("CREATE USER carol PASSWORD 'carol-password-1'");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // \df, \dT and \dt+ describe through pg_get_function_result/arguments, obj_description
     // and pg_size_pretty; Quarry has no functions outside pg_catalog, as \df says.
     for (command, expected) in [
@@ -238,7 +242,10 @@ fn psql_and_psycopg_query_quarry() {
              Access privileges,Size,Tablespace,Description\n\
              quarry,postgres,UTF-8,en_US.UTF-8,en_US.UTF-8,,,,,pg_default,\n(1 row)\n",
         ),
-        ("\\du carol", "List of roles\nRole name,Attributes,Member of\ncarol,,\n"),
+        (
+            "\\du carol",
+            "List of roles\nRole name,Attributes,Member of\ncarol,,\n",
+        ),
     ] {
         let out = server.psql(command);
         assert_eq!(

@@ -244,7 +244,11 @@ async fn tls_is_offered_verified_and_required() {
         stderr(&out)
     );
     let out = shell(&["--sslmode", "verify-full"]);
-    assert!(stderr(&out).contains("needs --sslrootcert"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs --sslrootcert"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

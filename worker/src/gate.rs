@@ -131,14 +131,20 @@ impl ExecutorGrpc for Gate {
         &self,
         request: Request<StopExecutorParams>,
     ) -> Result<Response<StopExecutorResult>, Status> {
-        self.backend.clone().stop_executor(request.into_inner()).await
+        self.backend
+            .clone()
+            .stop_executor(request.into_inner())
+            .await
     }
 
     async fn cancel_tasks(
         &self,
         request: Request<CancelTasksParams>,
     ) -> Result<Response<CancelTasksResult>, Status> {
-        self.backend.clone().cancel_tasks(request.into_inner()).await
+        self.backend
+            .clone()
+            .cancel_tasks(request.into_inner())
+            .await
     }
 
     async fn remove_job_data(
