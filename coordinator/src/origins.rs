@@ -17,7 +17,6 @@ use datafusion::common::TableReference;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use futures::StreamExt;
 
 /// Field metadata keys holding a column's origin.
 const TABLE_OID_KEY: &str = "quarry.table_oid";
@@ -147,7 +146,10 @@ pub(crate) fn with_origins(schema: &Schema, origins: &[Option<ColumnOrigin>]) ->
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-/// `stream`, its schema carrying `origins` (unchanged when no column has one).
+/// `stream`, its schema carrying `origins` (unchanged when no column has one). The
+/// batches pass as they are: only the stream's schema describes the result to clients,
+/// and a cluster's batches may differ from it in ways `RecordBatch::with_schema` refuses
+/// (a dictionary column planned, plain strings delivered after Flight).
 pub(crate) fn with_stream_origins(
     stream: SendableRecordBatchStream,
     origins: &[Option<ColumnOrigin>],
@@ -156,11 +158,7 @@ pub(crate) fn with_stream_origins(
         return stream;
     }
     let schema = with_origins(&stream.schema(), origins);
-    let batches_schema = Arc::clone(&schema);
-    Box::pin(RecordBatchStreamAdapter::new(
-        schema,
-        stream.map(move |batch| Ok(batch?.with_schema(Arc::clone(&batches_schema))?)),
-    ))
+    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
 }
 
 /// The origin [`with_origins`] recorded for a result column.
