@@ -5,9 +5,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, DataType as SqlDataType, Expr as SqlExpr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, SelectItem, SetExpr,
-    Statement, Subscript, TableFactor, TableWithJoins, Value as SqlValue, visit_expressions,
-    visit_expressions_mut,
+    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Select, SelectItem,
+    SetExpr, Statement, Subscript, TableFactor, TableWithJoins, Value as SqlValue,
+    visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser as SqlParser;
@@ -57,15 +57,7 @@ fn subquery_of_pg_sequence(expr: &mut SqlExpr) -> bool {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return false;
     };
-    let [from] = select.from.as_slice() else {
-        return false;
-    };
-    let TableFactor::Table { name, .. } = &from.relation else {
-        return false;
-    };
-    let name = name.to_string().to_ascii_lowercase();
-    let reads_sequences =
-        from.joins.is_empty() && (name == "pg_sequence" || name == "pg_catalog.pg_sequence");
+    let reads_sequences = catalog_table_read(select).as_deref() == Some("pg_sequence");
     let aggregates = select.projection.iter().any(|item| {
         matches!(item,
             SelectItem::UnnamedExpr(SqlExpr::Function(f)) | SelectItem::ExprWithAlias { expr: SqlExpr::Function(f), .. }
@@ -451,6 +443,25 @@ fn dot_access_to_subscript(expr: &mut SqlExpr) -> bool {
     changed
 }
 
+/// The one table `select` reads, without joins, lowercased and without a `pg_catalog.`
+/// prefix.
+fn catalog_table_read(select: &Select) -> Option<String> {
+    let [from] = select.from.as_slice() else {
+        return None;
+    };
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return None;
+    };
+    if !from.joins.is_empty() {
+        return None;
+    }
+    let name = name.to_string().to_ascii_lowercase();
+    Some(match name.strip_prefix("pg_catalog.") {
+        Some(bare) => bare.to_string(),
+        None => name,
+    })
+}
+
 /// pg_catalog tables that have no rows in Quarry.
 const EMPTY_CATALOG_TABLES: &[&str] = &["pg_policy"];
 
@@ -465,16 +476,9 @@ fn subqueries_over_empty_tables(statement: &mut Statement) -> bool {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return false;
     };
-    let [from] = select.from.as_slice() else {
-        return false;
-    };
-    let TableFactor::Table { name, .. } = &from.relation else {
-        return false;
-    };
-    let name = name.to_string().to_ascii_lowercase();
-    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
-    if !from.joins.is_empty() || !EMPTY_CATALOG_TABLES.contains(&name) {
-        return false;
+    match catalog_table_read(select) {
+        Some(name) if EMPTY_CATALOG_TABLES.contains(&name.as_str()) => {}
+        _ => return false,
     }
     let mut changed = false;
     for item in &mut select.projection {
