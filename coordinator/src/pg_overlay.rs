@@ -34,6 +34,10 @@ use quarry_metastore::{HiveType, Metastore, UserRecord};
 
 use crate::origins::relation_oid;
 
+/// pg_catalog tables that have no rows in Quarry (the overlay answers them empty; statement
+/// rewrites may rely on it).
+pub(crate) const EMPTY_TABLES: &[&str] = &["pg_index", "pg_policy"];
+
 /// The library's pg_catalog schema, with its `pg_attribute`, `pg_class` and `pg_index` amended.
 #[derive(Debug)]
 pub(crate) struct PgCatalogOverlay {
@@ -70,10 +74,8 @@ impl SchemaProvider for PgCatalogOverlay {
                 inner,
                 amendment: Amendment::Attributes(self.catalogs.clone()),
             })),
-            // The library ships PostgreSQL's own system indexes, which describe tables Quarry
-            // does not have; Quarry's tables have no indexes.
-            Some(inner) if name == "pg_index" => Some(Arc::new(MemTable::try_new(
-                with_vector_columns(&inner.schema()),
+            Some(inner) if EMPTY_TABLES.contains(&name) => Some(Arc::new(MemTable::try_new(
+                empty_table_schema(name, &inner.schema()),
                 vec![vec![]],
             )?)),
             Some(inner) if name == "pg_class" => Some(Arc::new(Amended {
@@ -88,16 +90,6 @@ impl SchemaProvider for PgCatalogOverlay {
                 inner,
                 amendment: Amendment::Nulls,
             })),
-            // Row-level security policies: Quarry has none (psql's `\d+` asks `oid = ANY
-            // (polroles)`, an OID array the library types as text).
-            Some(inner) if name == "pg_policy" => Some(Arc::new(MemTable::try_new(
-                retyped(
-                    &inner.schema(),
-                    "polroles",
-                    DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
-                ),
-                vec![vec![]],
-            )?)),
             // Quarry's users (the library's pg_roles is empty): psql's `\du`.
             Some(inner) if name == "pg_roles" => Some(Arc::new(Amended {
                 schema: inner.schema(),
@@ -279,6 +271,24 @@ fn roles(schema: &SchemaRef, users: &[UserRecord]) -> Result<RecordBatch> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// The schema of an [`EMPTY_TABLES`] table, with the types clients expect where the
+/// library's differ:
+/// * pg_index: the library ships PostgreSQL's own system indexes, which describe tables
+///   Quarry does not have (Quarry's tables have no indexes); its vector columns are arrays;
+/// * pg_policy: no row-level security policies; `polroles` is an OID array (psql's `\d+`
+///   asks `oid = ANY (polroles)`), which the library types as text.
+fn empty_table_schema(name: &str, schema: &SchemaRef) -> SchemaRef {
+    match name {
+        "pg_index" => with_vector_columns(schema),
+        "pg_policy" => retyped(
+            schema,
+            "polroles",
+            DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+        ),
+        _ => Arc::clone(schema),
+    }
 }
 
 /// pg_index's schema with its vector columns as arrays, as PostgreSQL's `int2vector` and

@@ -12,6 +12,8 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser as SqlParser;
 
+use crate::pg_overlay::EMPTY_TABLES;
+
 /// Quarry's own rewrites of what clients send, applied before datafusion-pg-catalog's (which
 /// would otherwise turn `'f'::regproc` into a lookup that cannot be compared with `typinput`).
 pub(crate) fn with_quarry_rewrites(sql: &str) -> String {
@@ -462,11 +464,8 @@ fn catalog_table_read(select: &Select) -> Option<String> {
     })
 }
 
-/// pg_catalog tables that have no rows in Quarry.
-const EMPTY_CATALOG_TABLES: &[&str] = &["pg_policy"];
-
 /// `SELECT ..., (correlated subquery), ... FROM pg_policy ...` (psql's `\d+` lists a table's
-/// row-level security policies so): the table has no rows in Quarry, so the statement
+/// row-level security policies so): the table has no rows in Quarry (`EMPTY_TABLES`), so the statement
 /// returns none whatever its columns compute, and columns with subqueries DataFusion cannot
 /// plan (`oid = ANY (outer array)`) become NULL, keeping their names.
 fn subqueries_over_empty_tables(statement: &mut Statement) -> bool {
@@ -477,7 +476,7 @@ fn subqueries_over_empty_tables(statement: &mut Statement) -> bool {
         return false;
     };
     match catalog_table_read(select) {
-        Some(name) if EMPTY_CATALOG_TABLES.contains(&name.as_str()) => {}
+        Some(name) if EMPTY_TABLES.contains(&name.as_str()) => {}
         _ => return false,
     }
     let mut changed = false;
