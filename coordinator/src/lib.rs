@@ -44,7 +44,7 @@ pub use bootstrap::ensure_tpch;
 pub use cluster::Cluster;
 pub use engine::{DEFAULT_DATABASE, Engine, EngineConfig};
 pub use error::{CoordinatorError, RemoteFailure, Result, is_undefined_function};
-pub use origins::{ColumnOrigin, column_origin, relation_oid};
+pub use origins::{ColumnDescription, ColumnOrigin, column_label, column_origin, relation_oid};
 pub use pg_functions::SERVER_VERSION;
 pub use pg_overlay::{declared_type_oid, type_modifier};
 pub use session::{Output, Prepared, Session};

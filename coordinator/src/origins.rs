@@ -8,19 +8,27 @@
 //! result's columns and pg_class/pg_attribute (see `pg_overlay.rs`) agree in every session
 //! without asking the catalog. Views are inlined by the planner, so a view's columns name
 //! the tables under it (PostgreSQL names the view).
+//!
+//! Also the name PostgreSQL gives a computed column, where DataFusion's differs
+//! (`SELECT 1` is `?column?` rather than `Int64(1)`): clients show these names and pandas
+//! and BI tools key their results by them. They travel to the wire only, in field
+//! metadata; the plan keeps DataFusion's names, which must be unique where PostgreSQL's
+//! need not be (`SELECT 1, 2`).
 
 use std::hash::Hasher;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::common::TableReference;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::{ScalarValue, TableReference};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan};
+use datafusion::logical_expr::{Cast, Distinct, Expr, JoinType, LogicalPlan, TryCast};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 /// Field metadata keys holding a column's origin.
 const TABLE_OID_KEY: &str = "quarry.table_oid";
 const COLUMN_KEY: &str = "quarry.attnum";
+/// Field metadata key holding the name PostgreSQL would give a computed column.
+const LABEL_KEY: &str = "quarry.pg_name";
 
 /// The table column a result column reads unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,72 +52,207 @@ pub fn relation_oid(catalog: &str, schema: &str, table: &str) -> u32 {
     0x4000_0000 | (hasher.finish() as u32 & 0x3fff_ffff)
 }
 
-/// For each output column of `plan`, the table column it reads unchanged, with table names
-/// resolved against the session's default catalog and schema.
-pub(crate) fn column_origins(
+/// What RowDescription says of a result column besides its type: the table column it
+/// reads unchanged, and the name PostgreSQL would give it where DataFusion names it
+/// differently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnDescription {
+    pub origin: Option<ColumnOrigin>,
+    /// PostgreSQL's name for a computed column (`?column?` for `1 + 1`, `count` for a
+    /// `count(*)` DataFusion calls `count(*)`); `None` keeps the field's name.
+    pub label: Option<String>,
+}
+
+/// The description of each output column of `plan`, with table names resolved against the
+/// session's default catalog and schema.
+pub(crate) fn describe_columns(
     plan: &LogicalPlan,
     default_catalog: &str,
     default_schema: &str,
-) -> Vec<Option<ColumnOrigin>> {
+) -> Vec<ColumnDescription> {
     (0..plan.schema().fields().len())
-        .map(|i| {
-            let (table, index) = origin(plan, i)?;
-            let table = table.clone().resolve(default_catalog, default_schema);
-            Some(ColumnOrigin {
-                table_oid: relation_oid(&table.catalog, &table.schema, &table.table),
-                column: i16::try_from(index + 1).ok()?,
-            })
+        .map(|i| ColumnDescription {
+            origin: origin(plan, i).and_then(|(table, index)| {
+                let table = table.clone().resolve(default_catalog, default_schema);
+                Some(ColumnOrigin {
+                    table_oid: relation_oid(&table.catalog, &table.schema, &table.table),
+                    column: i16::try_from(index + 1).ok()?,
+                })
+            }),
+            label: label(plan, i),
         })
         .collect()
 }
 
-/// The table and 0-based column that output column `i` of `plan` reads unchanged.
-fn origin(plan: &LogicalPlan, i: usize) -> Option<(&TableReference, usize)> {
+/// Where output column `i` of a plan is defined, looking through the nodes that pass
+/// columns on unchanged (filters, sorts, limits, aliases, joins).
+enum Definition<'a> {
+    /// Column `index` (0-based) of a table.
+    Table(&'a TableReference, usize),
+    /// An expression over the columns of `input`.
+    Expr(&'a Expr, &'a LogicalPlan),
+    /// Column `index` of a UNION's first branch, which names the result's columns.
+    Union(&'a LogicalPlan, usize),
+}
+
+fn definition(plan: &LogicalPlan, i: usize) -> Option<Definition<'_>> {
     match plan {
         LogicalPlan::TableScan(scan) => {
             let index = match &scan.projection {
                 Some(projection) => *projection.get(i)?,
                 None => i,
             };
-            Some((&scan.table_name, index))
+            Some(Definition::Table(&scan.table_name, index))
         }
         LogicalPlan::Projection(projection) => {
-            let column = plain_column(projection.expr.get(i)?)?;
-            origin(&projection.input, index_in(&projection.input, column)?)
+            Some(Definition::Expr(projection.expr.get(i)?, &projection.input))
         }
         LogicalPlan::Aggregate(aggregate) => {
-            // Grouping keys come first; a grouping set is no column (its keys are left
-            // without origin).
-            let column = plain_column(aggregate.group_expr.get(i)?)?;
-            origin(&aggregate.input, index_in(&aggregate.input, column)?)
+            // Grouping keys come first. With grouping sets the keys are no plain list.
+            if aggregate
+                .group_expr
+                .iter()
+                .any(|e| matches!(e, Expr::GroupingSet(_)))
+            {
+                return None;
+            }
+            let keys = aggregate.group_expr.len();
+            let expr = match i.checked_sub(keys) {
+                None => &aggregate.group_expr[i],
+                Some(j) => aggregate.aggr_expr.get(j)?,
+            };
+            Some(Definition::Expr(expr, &aggregate.input))
         }
-        LogicalPlan::Window(window) if i < window.input.schema().fields().len() => {
-            origin(&window.input, i)
+        LogicalPlan::Window(window) => {
+            let passed = window.input.schema().fields().len();
+            match i.checked_sub(passed) {
+                None => definition(&window.input, i),
+                Some(j) => Some(Definition::Expr(window.window_expr.get(j)?, &window.input)),
+            }
         }
         LogicalPlan::Join(join) => {
             let left = join.left.schema().fields().len();
             match join.join_type {
                 JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
                     if i < left {
-                        origin(&join.left, i)
+                        definition(&join.left, i)
                     } else {
-                        origin(&join.right, i - left)
+                        definition(&join.right, i - left)
                     }
                 }
-                JoinType::LeftSemi | JoinType::LeftAnti => origin(&join.left, i),
-                JoinType::RightSemi | JoinType::RightAnti => origin(&join.right, i),
-                JoinType::LeftMark if i < left => origin(&join.left, i),
+                JoinType::LeftSemi | JoinType::LeftAnti => definition(&join.left, i),
+                JoinType::RightSemi | JoinType::RightAnti => definition(&join.right, i),
+                JoinType::LeftMark if i < left => definition(&join.left, i),
                 _ => None,
             }
         }
-        LogicalPlan::Filter(filter) => origin(&filter.input, i),
-        LogicalPlan::Sort(sort) => origin(&sort.input, i),
-        LogicalPlan::Limit(limit) => origin(&limit.input, i),
-        LogicalPlan::SubqueryAlias(alias) => origin(&alias.input, i),
-        LogicalPlan::Repartition(repartition) => origin(&repartition.input, i),
-        LogicalPlan::Distinct(Distinct::All(input)) => origin(input, i),
+        LogicalPlan::Union(union) => Some(Definition::Union(union.inputs.first()?, i)),
+        LogicalPlan::Filter(filter) => definition(&filter.input, i),
+        LogicalPlan::Sort(sort) => definition(&sort.input, i),
+        LogicalPlan::Limit(limit) => definition(&limit.input, i),
+        LogicalPlan::SubqueryAlias(alias) => definition(&alias.input, i),
+        LogicalPlan::Repartition(repartition) => definition(&repartition.input, i),
+        LogicalPlan::Distinct(Distinct::All(input)) => definition(input, i),
         _ => None,
     }
+}
+
+/// The table and 0-based column that output column `i` of `plan` reads unchanged.
+fn origin(plan: &LogicalPlan, i: usize) -> Option<(&TableReference, usize)> {
+    match definition(plan, i)? {
+        Definition::Table(table, index) => Some((table, index)),
+        Definition::Expr(expr, input) => origin(input, index_in(input, plain_column(expr)?)?),
+        // PostgreSQL gives a UNION's columns no origin.
+        Definition::Union(..) => None,
+    }
+}
+
+/// The name PostgreSQL gives output column `i` of `plan` where it differs from
+/// DataFusion's (None: the field's name stands). As PostgreSQL's parser names columns: a
+/// column by its name, a function call by the function, `CASE` as `case`, a cast of a
+/// constant by its type, anything else `?column?`.
+fn label(plan: &LogicalPlan, i: usize) -> Option<String> {
+    match definition(plan, i)? {
+        Definition::Table(..) => None,
+        Definition::Expr(expr, input) => expr_label(expr, input),
+        Definition::Union(first, i) => label(first, i),
+    }
+}
+
+fn expr_label(expr: &Expr, input: &LogicalPlan) -> Option<String> {
+    match expr {
+        Expr::Alias(alias) => {
+            let inner = expr_label(&alias.expr, input)?;
+            planner_alias(&alias.name, &alias.expr, inner)
+        }
+        Expr::Column(column) => label(input, index_in(input, column)?),
+        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+            match expr.as_ref() {
+                Expr::Literal(..) | Expr::Placeholder(_) => {
+                    Some(type_name(field.data_type()).unwrap_or(UNNAMED).to_string())
+                }
+                // DataFusion names a cast of `t.a` `t.a`; PostgreSQL `a`.
+                Expr::Column(column) => {
+                    label(input, index_in(input, column)?).or_else(|| Some(column.name.clone()))
+                }
+                inner => expr_label(inner, input),
+            }
+        }
+        Expr::ScalarFunction(f) if f.name() == "get_field" => match f.args.get(1) {
+            Some(Expr::Literal(ScalarValue::Utf8(Some(field)), _)) => Some(field.clone()),
+            _ => Some(UNNAMED.to_string()),
+        },
+        Expr::ScalarFunction(f) => Some(f.name().to_string()),
+        Expr::AggregateFunction(f) => Some(f.func.name().to_string()),
+        Expr::WindowFunction(f) => Some(f.fun.name().to_string()),
+        Expr::Case(_) => Some("case".to_string()),
+        Expr::Exists(_) => Some("exists".to_string()),
+        Expr::ScalarSubquery(subquery) => {
+            let plan = subquery.subquery.as_ref();
+            label(plan, 0).or_else(|| Some(plan.schema().field(0).name().clone()))
+        }
+        _ => Some(UNNAMED.to_string()),
+    }
+}
+
+/// PostgreSQL's name for a column it cannot name otherwise.
+const UNNAMED: &str = "?column?";
+
+/// The label of `expr` under alias `name` when the alias is DataFusion's rather than the
+/// user's (`None`: the user's name stands): one that keeps an expression's own name
+/// (UNION's casts), `count(*)`, which DataFusion plans as `count(1)` under that alias, and
+/// a function called by another of its names, whose call keeps that name (`length(x)`
+/// becomes `character_length(x) AS "length(x)"`; PostgreSQL says `length`).
+fn planner_alias(name: &str, expr: &Expr, label: String) -> Option<String> {
+    let own = expr.schema_name().to_string();
+    if name == own || name.strip_prefix(label.as_str()) == Some("(*)") {
+        return Some(label);
+    }
+    let arguments = own.strip_prefix(label.as_str())?;
+    let called = name.strip_suffix(arguments)?;
+    let is_name = !called.is_empty() && called.chars().all(|c| c.is_alphanumeric() || c == '_');
+    (arguments.starts_with('(') && is_name).then(|| called.to_string())
+}
+
+/// PostgreSQL's name of the type a constant is cast to, as it names such a column.
+fn type_name(data_type: &DataType) -> Option<&'static str> {
+    Some(match data_type {
+        DataType::Boolean => "bool",
+        DataType::Int16 => "int2",
+        DataType::Int32 => "int4",
+        DataType::Int64 => "int8",
+        DataType::Float32 => "float4",
+        DataType::Float64 => "float8",
+        DataType::Decimal128(..) | DataType::Decimal256(..) => "numeric",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
+        DataType::Date32 | DataType::Date64 => "date",
+        DataType::Time32(_) | DataType::Time64(_) => "time",
+        DataType::Timestamp(_, None) => "timestamp",
+        DataType::Timestamp(_, Some(_)) => "timestamptz",
+        DataType::Interval(_) => "interval",
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea",
+        _ => return None,
+    })
 }
 
 /// The column `expr` is, under any aliases.
@@ -127,47 +270,59 @@ fn index_in(plan: &LogicalPlan, column: &datafusion::common::Column) -> Option<u
     plan.schema().index_of_column(column).ok()
 }
 
-/// `schema` with each column's origin kept in its field's metadata.
-pub(crate) fn with_origins(schema: &Schema, origins: &[Option<ColumnOrigin>]) -> SchemaRef {
+/// `schema` with each column's description kept in its field's metadata.
+pub(crate) fn with_descriptions(schema: &Schema, columns: &[ColumnDescription]) -> SchemaRef {
+    let none = ColumnDescription::default();
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .zip(origins.iter().chain(std::iter::repeat(&None)))
-        .map(|(field, origin)| match origin {
-            Some(origin) => {
-                let mut metadata = field.metadata().clone();
+        .zip(columns.iter().chain(std::iter::repeat(&none)))
+        .map(|(field, column)| {
+            let mut metadata = field.metadata().clone();
+            if let Some(origin) = column.origin {
                 metadata.insert(TABLE_OID_KEY.into(), origin.table_oid.to_string());
                 metadata.insert(COLUMN_KEY.into(), origin.column.to_string());
-                field.as_ref().clone().with_metadata(metadata)
             }
-            None => field.as_ref().clone(),
+            if let Some(label) = &column.label {
+                metadata.insert(LABEL_KEY.into(), label.clone());
+            }
+            field.as_ref().clone().with_metadata(metadata)
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-/// `stream`, its schema carrying `origins` (unchanged when no column has one). The
+/// `stream`, its schema carrying `columns` (unchanged when there is nothing to say). The
 /// batches pass as they are: only the stream's schema describes the result to clients,
 /// and a cluster's batches may differ from it in ways `RecordBatch::with_schema` refuses
 /// (a dictionary column planned, plain strings delivered after Flight).
-pub(crate) fn with_stream_origins(
+pub(crate) fn with_stream_descriptions(
     stream: SendableRecordBatchStream,
-    origins: &[Option<ColumnOrigin>],
+    columns: &[ColumnDescription],
 ) -> SendableRecordBatchStream {
-    if origins.iter().all(Option::is_none) {
+    if columns.iter().all(|c| *c == ColumnDescription::default()) {
         return stream;
     }
-    let schema = with_origins(&stream.schema(), origins);
+    let schema = with_descriptions(&stream.schema(), columns);
     Box::pin(RecordBatchStreamAdapter::new(schema, stream))
 }
 
-/// The origin [`with_origins`] recorded for a result column.
+/// The origin [`with_descriptions`] recorded for a result column.
 pub fn column_origin(field: &Field) -> Option<ColumnOrigin> {
     let metadata = field.metadata();
     Some(ColumnOrigin {
         table_oid: metadata.get(TABLE_OID_KEY)?.parse().ok()?,
         column: metadata.get(COLUMN_KEY)?.parse().ok()?,
     })
+}
+
+/// The name a PostgreSQL client should see for a result column: PostgreSQL's name where
+/// [`with_descriptions`] recorded one, else the field's.
+pub fn column_label(field: &Field) -> &str {
+    field
+        .metadata()
+        .get(LABEL_KEY)
+        .map_or(field.name().as_str(), String::as_str)
 }
 
 #[cfg(test)]
@@ -195,9 +350,31 @@ mod tests {
             .chain([("u", relation_oid("datafusion", "public", "u"))]);
         let by_oid: std::collections::HashMap<u32, &str> =
             names.map(|(name, oid)| (oid, name)).collect();
-        column_origins(&plan, "datafusion", "public")
+        describe_columns(&plan, "datafusion", "public")
             .into_iter()
-            .map(|o| o.map(|o| (by_oid[&o.table_oid].to_string(), o.column)))
+            .map(|c| {
+                c.origin
+                    .map(|o| (by_oid[&o.table_oid].to_string(), o.column))
+            })
+            .collect()
+    }
+
+    /// The names a PostgreSQL client sees for the columns of `sql` over `t(a, b)`.
+    async fn labels_of(sql: &str) -> Vec<String> {
+        let ctx = SessionContext::new();
+        let t = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int32, false),
+            Field::new("b", DataType::Utf8, true),
+        ]));
+        ctx.register_table("t", Arc::new(MemTable::try_new(t, vec![vec![]]).unwrap()))
+            .unwrap();
+        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+        let columns = describe_columns(&plan, "datafusion", "public");
+        let schema = with_descriptions(plan.schema().inner(), &columns);
+        schema
+            .fields()
+            .iter()
+            .map(|f| column_label(f).to_string())
             .collect()
     }
 
@@ -229,6 +406,44 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn computed_columns_are_named_as_postgresql_names_them() {
+        assert_eq!(
+            labels_of("SELECT 1, 1 + 1, a, t.b, a AS x, CASE WHEN a > 0 THEN 1 END FROM t").await,
+            ["?column?", "?column?", "a", "b", "x", "case"]
+        );
+        assert_eq!(
+            labels_of("SELECT count(*), count(a), upper(min(b)), sum(a) AS \"sum(a)\" FROM t")
+                .await,
+            ["count", "count", "upper", "sum(a)"]
+        );
+        // A function called by another of its names keeps the name it was called by.
+        assert_eq!(
+            labels_of("SELECT length(b), length('x'), char_length(b) FROM t").await,
+            ["length", "length", "char_length"]
+        );
+        assert_eq!(
+            labels_of("SELECT CAST(a AS BIGINT), '2020-01-01'::date, 1::text, $1::int FROM t")
+                .await,
+            ["a", "date", "text", "int4"]
+        );
+        // Through subqueries, set operations and window functions.
+        assert_eq!(
+            labels_of("SELECT * FROM (SELECT 1, a + 1 AS n FROM t) s").await,
+            ["?column?", "n"]
+        );
+        assert_eq!(labels_of("SELECT 1 UNION SELECT 2").await, ["?column?"]);
+        assert_eq!(
+            labels_of("SELECT a, row_number() OVER (ORDER BY a), (SELECT max(a) FROM t) FROM t")
+                .await,
+            ["a", "row_number", "max"]
+        );
+        assert_eq!(
+            labels_of("SELECT EXISTS (SELECT 1 FROM t), a IS NULL FROM t").await,
+            ["exists", "?column?"]
+        );
+    }
+
     #[test]
     fn relation_oids_are_fixed_positive_and_above_the_counted_ones() {
         let oid = relation_oid("quarry", "tpch", "lineitem");
@@ -238,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn origins_survive_in_field_metadata() {
+    fn descriptions_survive_in_field_metadata() {
         let schema = Schema::new(vec![
             Field::new("a", DataType::Int32, false),
             Field::new("n", DataType::Int64, false),
@@ -247,8 +462,20 @@ mod tests {
             table_oid: relation_oid("quarry", "default", "t"),
             column: 3,
         };
-        let annotated = with_origins(&schema, &[Some(origin), None]);
+        let described = [
+            ColumnDescription {
+                origin: Some(origin),
+                label: None,
+            },
+            ColumnDescription {
+                origin: None,
+                label: Some("count".into()),
+            },
+        ];
+        let annotated = with_descriptions(&schema, &described);
         assert_eq!(column_origin(annotated.field(0)), Some(origin));
+        assert_eq!(column_label(annotated.field(0)), "a");
         assert_eq!(column_origin(annotated.field(1)), None);
+        assert_eq!(column_label(annotated.field(1)), "count");
     }
 }

@@ -520,10 +520,12 @@ fn item_name(item: &SelectItem) -> String {
 }
 
 /// Result columns computed by a function call named as PostgreSQL names them, after the
-/// function (`count(*)` is column `count`, `pg_catalog.version()` is `version`), where
-/// DataFusion would name them after the whole expression (`count(*)`). Only the statement's
-/// own SELECT list, only names that stay unique in it, and not with `*` in the list (its
-/// columns are not known here).
+/// function (`count(*)` is column `count`, `pg_catalog.version()` is `version`,
+/// `EXTRACT(...)` is `extract`), where DataFusion would name them after the whole
+/// expression (`count(*)`). Only the statement's own SELECT list, only names that stay
+/// unique in it, and not with `*` in the list (its columns are not known here). Clients of
+/// the PostgreSQL protocol see PostgreSQL's names in every case (see `origins.rs`); these
+/// names also reach Quarry's shell and the columns of `CREATE TABLE AS`.
 fn name_function_columns(statement: &mut Statement) -> bool {
     let Statement::Query(query) = statement else {
         return false;
@@ -540,6 +542,9 @@ fn name_function_columns(statement: &mut Statement) -> bool {
                 .last()
                 .and_then(|part| part.as_ident())
                 .map(|ident| ident.value.to_ascii_lowercase()),
+            SelectItem::UnnamedExpr(expr) if syntax_function_name(expr).is_some() => {
+                syntax_function_name(expr).map(str::to_string)
+            }
             SelectItem::UnnamedExpr(SqlExpr::Identifier(ident)) => Some(ident.value.clone()),
             SelectItem::UnnamedExpr(SqlExpr::CompoundIdentifier(parts)) => {
                 parts.last().map(|ident| ident.value.clone())
@@ -551,9 +556,12 @@ fn name_function_columns(statement: &mut Statement) -> bool {
     }
     let mut changed = false;
     for (item, name) in select.projection.iter_mut().zip(&names) {
-        let SelectItem::UnnamedExpr(SqlExpr::Function(_)) = item else {
+        let SelectItem::UnnamedExpr(expr) = item else {
             continue;
         };
+        if !matches!(expr, SqlExpr::Function(_)) && syntax_function_name(expr).is_none() {
+            continue;
+        }
         let Some(name) = name else {
             continue;
         };
@@ -573,6 +581,22 @@ fn name_function_columns(statement: &mut Statement) -> bool {
         changed = true;
     }
     changed
+}
+
+/// PostgreSQL's name for a column computed by a function with SQL's own syntax
+/// (`EXTRACT(year FROM d)` is `extract`, `TRIM(s)` is `btrim`), which DataFusion names after
+/// the function it plans (`date_part`).
+fn syntax_function_name(expr: &SqlExpr) -> Option<&'static str> {
+    Some(match expr {
+        SqlExpr::Extract { .. } => "extract",
+        SqlExpr::Substring { .. } => "substring",
+        SqlExpr::Position { .. } => "position",
+        SqlExpr::Trim { .. } => "btrim",
+        SqlExpr::Overlay { .. } => "overlay",
+        SqlExpr::Ceil { .. } => "ceil",
+        SqlExpr::Floor { .. } => "floor",
+        _ => return None,
+    })
 }
 
 /// Replaces `expr` with the expression `sql`; false (and `expr` unchanged) when `sql` does
@@ -697,6 +721,10 @@ mod tests {
         assert_eq!(
             with_quarry_rewrites("SELECT pg_catalog.version()"),
             "SELECT pg_catalog.version() AS version"
+        );
+        assert_eq!(
+            with_quarry_rewrites("SELECT EXTRACT(YEAR FROM d), TRIM(s), CEIL(x) FROM t"),
+            "SELECT EXTRACT(YEAR FROM d) AS extract, TRIM(s) AS btrim, CEIL(x) AS ceil FROM t"
         );
         // Not with `*`, whose columns might repeat the name.
         let star = "SELECT *, max(x) FROM t";

@@ -13,7 +13,7 @@ use datafusion::prelude::SessionContext;
 use crate::cluster::Cluster;
 use crate::engine::Engine;
 use crate::front::{self, ObjectName};
-use crate::origins::{self, ColumnOrigin};
+use crate::origins::{self, ColumnDescription};
 use crate::system::{QueryRecord, QueryState};
 use crate::temp::{self, TempTables};
 use crate::{CoordinatorError, Result, ddl};
@@ -291,11 +291,11 @@ impl Session {
                 ddl_name(ddl)
             )));
         }
-        let origins = self.column_origins(&plan);
+        let columns = self.describe_columns(&plan);
         Ok(Prepared::Plan {
             sql: sql.to_string(),
             plan,
-            origins,
+            columns,
         })
     }
 
@@ -336,27 +336,28 @@ impl Session {
             return self.temp.create(&self.ctx, create).await;
         }
         let tag = command_tag(&plan);
-        let origins = self.column_origins(&plan);
+        let columns = self.describe_columns(&plan);
         let df = self.ctx.execute_logical_plan(plan).await?;
         match tag {
             Some(tag) => {
                 df.collect().await?;
                 Ok(Output::Done(tag))
             }
-            None => Ok(Output::Rows(origins::with_stream_origins(
+            None => Ok(Output::Rows(origins::with_stream_descriptions(
                 df.execute_stream().await?,
-                &origins,
+                &columns,
             ))),
         }
     }
 
     /// Which table column each output column of `plan` reads unchanged (RowDescription's
-    /// table OID and column number), with names resolved as the session resolves them.
-    fn column_origins(&self, plan: &LogicalPlan) -> Vec<Option<ColumnOrigin>> {
+    /// table OID and column number), with names resolved as the session resolves them,
+    /// and the names PostgreSQL gives its computed columns.
+    fn describe_columns(&self, plan: &LogicalPlan) -> Vec<ColumnDescription> {
         let state = self.ctx.state_ref();
         let state = state.read();
         let catalog = &state.config().options().catalog;
-        origins::column_origins(plan, &catalog.default_catalog, &catalog.default_schema)
+        origins::describe_columns(plan, &catalog.default_catalog, &catalog.default_schema)
     }
 }
 
@@ -368,12 +369,12 @@ pub enum Prepared {
         sql: String,
         statement: front::Statement,
     },
-    /// A DataFusion plan, possibly with `$n` parameters, and the table column each of its
-    /// output columns reads unchanged.
+    /// A DataFusion plan, possibly with `$n` parameters, and what RowDescription says of
+    /// its output columns.
     Plan {
         sql: String,
         plan: LogicalPlan,
-        origins: Vec<Option<ColumnOrigin>>,
+        columns: Vec<ColumnDescription>,
     },
 }
 
@@ -382,8 +383,8 @@ impl Prepared {
     /// Describe); `None` when it only reports a command tag.
     pub fn result_schema(&self) -> Option<SchemaRef> {
         match self {
-            Prepared::Plan { plan, origins, .. } => {
-                Some(origins::with_origins(plan.schema().inner(), origins))
+            Prepared::Plan { plan, columns, .. } => {
+                Some(origins::with_descriptions(plan.schema().inner(), columns))
             }
             Prepared::Quarry { statement, .. } => {
                 let columns = statement.result_columns()?;

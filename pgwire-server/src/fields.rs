@@ -1,7 +1,8 @@
 //! RowDescription fields as PostgreSQL describes them: the type OIDs arrow-pg picks, plus the
 //! type sizes (`pg_type.typlen`) and modifiers (numeric precision and scale) that drivers read
 //! to size and format columns (pgjdbc's `getPrecision`/`getScale`, ODBC's column size),
-//! and the table OID and column number of a column that reads a table's column unchanged.
+//! the table OID and column number of a column that reads a table's column unchanged, and
+//! PostgreSQL's names of computed columns.
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::datatypes::Schema;
@@ -9,7 +10,7 @@ use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
 use pgwire::error::PgWireResult;
-use quarry_coordinator::{column_origin, declared_type_oid, type_modifier};
+use quarry_coordinator::{column_label, column_origin, declared_type_oid, type_modifier};
 
 /// The fields of a result with `schema`, in `format`.
 pub(crate) fn pg_fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
@@ -22,10 +23,11 @@ pub(crate) fn pg_fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<Fi
             let origin = column_origin(field);
             // varchar(n) and char(n) columns, which arrow-pg sees as text.
             let declared = declared_type_oid(field).and_then(Type::from_oid);
+            let label = column_label(field);
             let info = match (origin, &declared) {
-                (None, None) => info,
+                (None, None) if label == info.name() => info,
                 _ => FieldInfo::new(
-                    info.name().to_string(),
+                    label.to_string(),
                     origin.map(|o| o.table_oid as i32),
                     origin.map(|o| o.column),
                     declared.unwrap_or_else(|| info.datatype().clone()),

@@ -57,6 +57,13 @@ def run_psycopg2():
     cur.execute("SELECT o_orderkey + 1, count(*) FROM tpch.orders GROUP BY 1 LIMIT 1")
     computed = [(c.table_oid, c.table_column) for c in cur.description]
     check(computed in ([(None, None)] * 2, [(0, 0)] * 2), f"computed columns have no origin: {computed}")
+    # Computed columns carry PostgreSQL's names, repeated where PostgreSQL repeats them.
+    names = [c.name for c in cur.description]
+    check(names == ["?column?", "count"], f"computed column names {names}")
+    cur.execute("SELECT 1, 2, '2024-01-02'::date, EXTRACT(year FROM o_orderdate), o_orderkey::int "
+                "FROM tpch.orders LIMIT 1")
+    names = [c.name for c in cur.description]
+    check(names == ["?column?", "?column?", "date", "extract", "o_orderkey"], f"column names {names}")
     key, price, date, status = rows[0]
     check(isinstance(price, decimal.Decimal) and price.as_tuple().exponent == -2, f"price {price!r}")
     check(isinstance(date, datetime.date), f"date {date!r}")
@@ -130,6 +137,11 @@ def run_psycopg3():
             )
             text = cur.fetchone()
         check(binary == text, f"binary {binary} vs text {text}")
+        # The extended protocol's Describe names computed columns as PostgreSQL does.
+        with conn.cursor() as cur:
+            cur.execute("SELECT %s::int + 1, max(n_name), count(*) FROM tpch.nation", (1,), prepare=True)
+            names = [c.name for c in cur.description]
+            check(names == ["?column?", "max", "count"], f"prepared column names {names}")
 
 
 def run_declared_lengths():
