@@ -317,7 +317,7 @@ fn with_vector_columns(schema: &SchemaRef) -> SchemaRef {
 /// `varchar(n)`/`char(n)` hold their length, after the 4-byte varlena header; other types
 /// carry none.
 pub fn type_modifier(field: &Field) -> i32 {
-    if let Some(HiveType::Varchar(n) | HiveType::Char(n)) = declared_character_type(field) {
+    if let Some((_, n)) = character_type(field) {
         return i32::try_from(n).map_or(-1, |n| n.saturating_add(4));
     }
     match field.data_type() {
@@ -336,9 +336,34 @@ pub fn type_modifier(field: &Field) -> i32 {
 /// The PostgreSQL type OID of a column whose declared type Arrow does not keep:
 /// `varchar(n)` (1043) and `char(n)` (`bpchar`, 1042), read as strings (otherwise `text`).
 pub fn declared_type_oid(field: &Field) -> Option<u32> {
-    match declared_character_type(field)? {
-        HiveType::Varchar(_) => Some(1043),
-        HiveType::Char(_) => Some(1042),
+    character_type(field).map(|(oid, _)| oid)
+}
+
+/// Field metadata key under which the PostgreSQL and MySQL connectors keep a column's type
+/// as the source declares it (datafusion-table-providers' `SOURCE_TYPE_METADATA_KEY`).
+const SOURCE_TYPE_KEY: &str = "source_type";
+
+/// A string column's declared `varchar(n)` or `char(n)` as type OID and length: from the
+/// metastore for file tables, or as the source declares it for a PostgreSQL
+/// (`character varying(n)`, `character(n)`) or MySQL (`varchar(n)`, `char(n)`) column.
+fn character_type(field: &Field) -> Option<(u32, u32)> {
+    match declared_character_type(field) {
+        Some(HiveType::Varchar(n)) => return Some((1043, n)),
+        Some(HiveType::Char(n)) => return Some((1042, n)),
+        _ => {}
+    }
+    if !matches!(
+        field.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return None;
+    }
+    let source = field.metadata().get(SOURCE_TYPE_KEY)?.to_ascii_lowercase();
+    let (name, rest) = source.split_once('(')?;
+    let n = rest.strip_suffix(')')?.trim().parse().ok()?;
+    match name.trim() {
+        "character varying" | "varchar" => Some((1043, n)),
+        "character" | "char" | "bpchar" => Some((1042, n)),
         _ => None,
     }
 }
