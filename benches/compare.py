@@ -24,7 +24,10 @@ Run, over data from `quarry tpch generate` (one folder of Parquet files per tabl
     quarry tpch generate --sf 1 --out /tmp/tpch-1
     python benches/compare.py /tmp/tpch-1 --sf 1 [--engines duckdb,datafusion,spark]
         [--runs 3] [--queries 1,6] [--quarry benches/results/tpch-sf1-local.json]
-        [--out FILE.json]
+        [--out FILE.json] [--answers-out DIR]
+
+At a scale factor without reference answers, `--answers-out DIR` keeps DuckDB's answers,
+and `quarry-bench tpch --sf 10 --answers DIR` checks Quarry's against them.
 
 `--quarry` reads a quarry-bench JSON and adds Quarry's medians and the ratios Quarry/peer.
 The markdown table goes to stdout, progress to stderr.
@@ -238,9 +241,21 @@ def start(name: str, args, cores: int):
     return Spark(args.data_dir, cores, args.spark_driver_memory)
 
 
-def measure(engine, name: str, queries: dict, references: dict, runs: int, failures: list) -> list:
-    """Per query: one run whose answer is checked (or kept as the reference), then `runs`
-    timed runs."""
+def write_answer(folder, n: int, names: list, rows: list) -> None:
+    """Writes a reference answer as tpch/answers/ holds them: a header, `|`-separated rows."""
+    if folder is None:
+        return
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"q{n:02d}.csv"), "w") as f:
+        f.write("|".join(names) + "\n")
+        for row in rows:
+            f.write("|".join(row) + "\n")
+
+
+def measure(engine, name: str, queries: dict, references: dict, runs: int, failures: list,
+            answers_out=None) -> list:
+    """Per query: one run whose answer is checked (or kept as the reference, and written to
+    `answers_out`), then `runs` timed runs."""
     results = []
     for n, sql in queries.items():
         try:
@@ -248,6 +263,7 @@ def measure(engine, name: str, queries: dict, references: dict, runs: int, failu
             rows = [[text(v) for v in row] for row in rows]
             if references.get(n) is None:
                 references[n] = rows
+                write_answer(answers_out, n, names, rows)
                 answer = "reference"
             else:
                 answer = check(references[n], rows, names, order_by(sql))
@@ -295,6 +311,9 @@ def main() -> None:
     parser.add_argument("--spark-driver-memory", default="8g")
     parser.add_argument("--quarry", help="a quarry-bench JSON to set beside the peers")
     parser.add_argument("--out", help="write all engines' results here as JSON")
+    parser.add_argument("--answers-out", help="write the reference answers here (qNN.csv, as "
+                        "tpch/answers/ holds them), for `quarry-bench tpch --answers` at "
+                        "scale factors without reference answers")
     args = parser.parse_args()
     args.data_dir = os.path.abspath(args.data_dir)
 
@@ -335,7 +354,9 @@ def main() -> None:
         else:
             reference = DuckDB(args.data_dir, cores)
             for n, sql in queries.items():
-                references[n] = [[text(v) for v in row] for row in reference.run(sql)[1]]
+                names, rows = reference.run(sql)
+                references[n] = [[text(v) for v in row] for row in rows]
+                write_answer(args.answers_out, n, names, references[n])
             reference.close()
 
     failures = []
@@ -349,7 +370,8 @@ def main() -> None:
             failures.append(f"{name}: did not start: {e}")
             print(f"{name}: did not start: {e}", file=sys.stderr)
             continue
-        results = measure(engine, name, queries, references, args.runs, failures)
+        results = measure(engine, name, queries, references, args.runs, failures,
+                          args.answers_out)
         engine.close()
         report.append({"engine": name, "version": engine.version, "settings": engine.settings,
                        "total_median_ms": total(results),

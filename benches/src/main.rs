@@ -56,6 +56,10 @@ struct TpchArgs {
     /// JSON results file; default benches/results/tpch-sf<SF>-<mode>.json.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Reference answers (qNN.csv, as in tpch/answers/) for a scale factor that has none
+    /// built in, such as DuckDB's written by `benches/compare.py --answers-out DIR`.
+    #[arg(long)]
+    answers: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum, Serialize, PartialEq, Eq, Debug)]
@@ -80,6 +84,92 @@ struct QueryResult {
     runs_ms: Vec<f64>,
     rows: usize,
     answer: &'static str,
+    /// Distributed mode: where the last timed run's time went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breakdown: Option<Breakdown>,
+}
+
+/// One distributed run of a query, from `system.runtime.queries` and `.stages`. Offsets
+/// are milliseconds since the query started in the session; times are summed over tasks.
+#[derive(Serialize)]
+struct Breakdown {
+    /// The query's time in the session, planning to the last row.
+    total_ms: i64,
+    /// Planning, job submission and scheduling until the first task was handed out.
+    first_task_at_ms: i64,
+    /// When the scheduler learned that the last task had finished.
+    last_task_done_at_ms: i64,
+    stages: Vec<StageBreakdown>,
+}
+
+#[derive(Serialize)]
+struct StageBreakdown {
+    stage: i64,
+    tasks: i64,
+    scheduled_at_ms: i64,
+    finished_at_ms: i64,
+    /// Task launch: from being scheduled to running on a worker, summed over tasks.
+    launch_ms: i64,
+    task_ms: i64,
+    compute_ms: i64,
+    shuffle_read_ms: i64,
+    shuffle_write_ms: i64,
+    rows: i64,
+}
+
+impl Breakdown {
+    fn sum(&self, field: fn(&StageBreakdown) -> i64) -> i64 {
+        self.stages.iter().map(field).sum()
+    }
+}
+
+/// The breakdown of the last distributed job this process ran (the bench runs one query
+/// at a time, and queries over the system tables do not run on the cluster).
+async fn last_job_breakdown(runner: &mut impl Runner) -> Result<Breakdown, String> {
+    let rows = runner
+        .run(
+            "SELECT q.elapsed_ms, s.stage, s.tasks, \
+                    CAST(s.scheduled AS BIGINT) - CAST(q.started AS BIGINT), \
+                    CAST(s.finished AS BIGINT) - CAST(q.started AS BIGINT), \
+                    s.launch_ms, s.task_ms, s.compute_ms, s.shuffle_read_ms, \
+                    s.shuffle_write_ms, s.rows \
+             FROM system.runtime.stages s JOIN system.runtime.queries q \
+               ON q.query_id = s.query_id \
+             WHERE s.query_id = (SELECT max(query_id) FROM system.runtime.stages) \
+             ORDER BY s.stage",
+        )
+        .await?;
+    let number = |row: &[String], i: usize| -> Result<i64, String> {
+        row[i]
+            .parse()
+            .map_err(|_| format!("system.runtime.stages: {:?} is not a number", row[i]))
+    };
+    let mut stages = Vec::with_capacity(rows.len());
+    let mut total_ms = 0;
+    for row in &rows {
+        total_ms = number(row, 0)?;
+        stages.push(StageBreakdown {
+            stage: number(row, 1)?,
+            tasks: number(row, 2)?,
+            scheduled_at_ms: number(row, 3)?,
+            finished_at_ms: number(row, 4)?,
+            launch_ms: number(row, 5)?,
+            task_ms: number(row, 6)?,
+            compute_ms: number(row, 7)?,
+            shuffle_read_ms: number(row, 8)?,
+            shuffle_write_ms: number(row, 9)?,
+            rows: number(row, 10)?,
+        });
+    }
+    if stages.is_empty() {
+        return Err("the query ran no stages on the cluster".into());
+    }
+    Ok(Breakdown {
+        total_ms,
+        first_task_at_ms: stages.iter().map(|s| s.scheduled_at_ms).min().unwrap_or(0),
+        last_task_done_at_ms: stages.iter().map(|s| s.finished_at_ms).max().unwrap_or(0),
+        stages,
+    })
 }
 
 #[derive(Serialize)]
@@ -409,17 +499,37 @@ async fn run_all(
     let mut results = Vec::new();
     for &n in queries {
         let sql = quarry_tpch::query(n).ok_or_else(|| format!("no TPC-H query {n}"))?;
-        let (rows, answer, median, times) =
-            measure(runner, sql, quarry_tpch::answer(args.sf, n), args.runs)
-                .await
-                .map_err(|e| format!("q{n}: {e}"))?;
+        let given = match &args.answers {
+            Some(dir) => {
+                let path = dir.join(format!("q{n:02}.csv"));
+                Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("answer {}: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        let expected = given.as_deref().or(quarry_tpch::answer(args.sf, n));
+        let (rows, answer, median, times) = measure(runner, sql, expected, args.runs)
+            .await
+            .map_err(|e| format!("q{n}: {e}"))?;
         eprintln!("q{n:02}: {:>9.1} ms  {answer}", millis(median));
+        let breakdown = if args.mode == Mode::Distributed {
+            Some(
+                last_job_breakdown(runner)
+                    .await
+                    .map_err(|e| format!("q{n}: {e}"))?,
+            )
+        } else {
+            None
+        };
         results.push(QueryResult {
             query: n,
             median_ms: millis(median),
             runs_ms: times.into_iter().map(millis).collect(),
             rows,
             answer,
+            breakdown,
         });
     }
     Ok(results)
@@ -480,6 +590,38 @@ fn print_markdown(report: &Report) {
         "CPU {:.1} s, peak RSS {:.0} MiB",
         report.cpu_seconds, report.peak_rss_mib
     );
+    if report.queries.iter().any(|q| q.breakdown.is_some()) {
+        print_breakdowns(report);
+    }
+}
+
+/// Where each distributed query's last run spent its time: before the first task, in the
+/// stages, after the last one, and what the tasks did (all in ms).
+fn print_breakdowns(report: &Report) {
+    println!();
+    println!(
+        "| query | total | first task at | last task done at | after | stages | tasks \
+         | launch | task time | compute | shuffle read | shuffle write |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for q in &report.queries {
+        let Some(b) = &q.breakdown else { continue };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            q.query,
+            b.total_ms,
+            b.first_task_at_ms,
+            b.last_task_done_at_ms,
+            b.total_ms - b.last_task_done_at_ms,
+            b.stages.len(),
+            b.sum(|s| s.tasks),
+            b.sum(|s| s.launch_ms),
+            b.sum(|s| s.task_ms),
+            b.sum(|s| s.compute_ms),
+            b.sum(|s| s.shuffle_read_ms),
+            b.sum(|s| s.shuffle_write_ms),
+        );
+    }
 }
 
 #[tokio::main]

@@ -4,6 +4,9 @@
 //! * `queries`: statements of all sessions of this process (the last [`KEPT_QUERIES`]).
 //! * `tasks`: the tasks of distributed queries, from the scheduler's execution graphs (one
 //!   row per Ballista task, with the stage partitions it ran).
+//! * `stages`: the stages of distributed queries: when they ran, and where their tasks'
+//!   time went (operators' compute, reading and writing shuffle data), from the metrics
+//!   the workers report with each finished task.
 //!
 //! Each table is computed when it is scanned; queries over them run on the coordinator.
 
@@ -15,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use ballista_core::serde::protobuf::{executor_status, task_status};
 use ballista_scheduler::state::execution_graph::ExecutionGraph;
+use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
@@ -27,6 +31,7 @@ use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricsSet;
 
 use crate::cluster::Cluster;
 
@@ -146,7 +151,12 @@ impl RuntimeState {
 /// The `system` catalog over `state`.
 pub fn system_catalog(state: &Arc<RuntimeState>) -> Arc<dyn CatalogProvider> {
     let runtime = MemorySchemaProvider::new();
-    for kind in [SystemKind::Nodes, SystemKind::Queries, SystemKind::Tasks] {
+    for kind in [
+        SystemKind::Nodes,
+        SystemKind::Queries,
+        SystemKind::Tasks,
+        SystemKind::Stages,
+    ] {
         let table = Arc::new(SystemTable {
             kind,
             state: Arc::clone(state),
@@ -167,6 +177,7 @@ enum SystemKind {
     Nodes,
     Queries,
     Tasks,
+    Stages,
 }
 
 impl SystemKind {
@@ -175,6 +186,7 @@ impl SystemKind {
             SystemKind::Nodes => "nodes",
             SystemKind::Queries => "queries",
             SystemKind::Tasks => "tasks",
+            SystemKind::Stages => "stages",
         }
     }
 
@@ -211,6 +223,22 @@ impl SystemKind {
                 Field::new("rows", DataType::Int64, true),
                 Field::new("elapsed_ms", DataType::Int64, true),
             ],
+            SystemKind::Stages => vec![
+                Field::new("query_id", DataType::Utf8, false),
+                Field::new("job_id", DataType::Utf8, false),
+                Field::new("stage", DataType::Int64, false),
+                Field::new("state", DataType::Utf8, false),
+                Field::new("tasks", DataType::Int64, false),
+                Field::new("scheduled", ts(), true),
+                Field::new("finished", ts(), true),
+                Field::new("elapsed_ms", DataType::Int64, true),
+                Field::new("launch_ms", DataType::Int64, true),
+                Field::new("task_ms", DataType::Int64, true),
+                Field::new("compute_ms", DataType::Int64, true),
+                Field::new("shuffle_read_ms", DataType::Int64, true),
+                Field::new("shuffle_write_ms", DataType::Int64, true),
+                Field::new("rows", DataType::Int64, true),
+            ],
         };
         Arc::new(Schema::new(fields))
     }
@@ -244,6 +272,7 @@ impl TableProvider for SystemTable {
             SystemKind::Nodes => nodes(&self.state).await,
             SystemKind::Queries => queries(&self.state),
             SystemKind::Tasks => tasks(&self.state).await,
+            SystemKind::Stages => stages(&self.state).await,
         };
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
         Ok(MemorySourceConfig::try_new_exec(
@@ -366,22 +395,32 @@ struct TaskRow {
     elapsed_ms: Option<i64>,
 }
 
-async fn tasks(state: &RuntimeState) -> Vec<ArrayRef> {
-    let mut rows: Vec<TaskRow> = vec![];
-    if let Some(cluster) = state.cluster.get() {
-        let manager = &cluster.scheduler().state.task_manager;
-        let jobs = manager.get_all_jobs().await.unwrap_or_default();
-        let running = manager.get_running_job_cache();
-        let job_state = cluster.job_state();
-        for job in jobs {
-            if let Some(cached) = running.get(&job.job_id) {
-                let graph = cached.execution_graph.read().await;
-                task_rows(&job.job_name, graph.as_ref(), &mut rows);
-            } else if let Ok(Some(graph)) = job_state.get_execution_graph(&job.job_id).await {
-                task_rows(&job.job_name, graph.as_ref(), &mut rows);
-            }
+/// Calls `visit` with the Quarry query id and execution graph of every job the scheduler
+/// knows, running or done.
+async fn visit_jobs(
+    state: &RuntimeState,
+    mut visit: impl FnMut(&str, &(dyn ExecutionGraph + Send + Sync)),
+) {
+    let Some(cluster) = state.cluster.get() else {
+        return;
+    };
+    let manager = &cluster.scheduler().state.task_manager;
+    let jobs = manager.get_all_jobs().await.unwrap_or_default();
+    let running = manager.get_running_job_cache();
+    let job_state = cluster.job_state();
+    for job in jobs {
+        if let Some(cached) = running.get(&job.job_id) {
+            let graph = cached.execution_graph.read().await;
+            visit(&job.job_name, graph.as_ref());
+        } else if let Ok(Some(graph)) = job_state.get_execution_graph(&job.job_id).await {
+            visit(&job.job_name, graph.as_ref());
         }
     }
+}
+
+async fn tasks(state: &RuntimeState) -> Vec<ArrayRef> {
+    let mut rows: Vec<TaskRow> = vec![];
+    visit_jobs(state, |query, graph| task_rows(query, graph, &mut rows)).await;
     vec![
         strings(rows.iter().map(|r| r.query.clone()).collect()),
         strings(rows.iter().map(|r| r.job.clone()).collect()),
@@ -435,6 +474,150 @@ fn task_rows(query: &str, graph: &(dyn ExecutionGraph + Send + Sync), rows: &mut
                 rows: output,
                 elapsed_ms: elapsed,
             });
+        }
+    }
+}
+
+/// One row of `system.runtime.stages`.
+struct StageRow {
+    query: String,
+    job: String,
+    stage: i64,
+    state: &'static str,
+    tasks: i64,
+    scheduled: Option<i64>,
+    finished: Option<i64>,
+    launch_ms: Option<i64>,
+    task_ms: Option<i64>,
+    times: Option<StageTimes>,
+    rows: Option<i64>,
+}
+
+async fn stages(state: &RuntimeState) -> Vec<ArrayRef> {
+    let mut rows: Vec<StageRow> = vec![];
+    visit_jobs(state, |query, graph| stage_rows(query, graph, &mut rows)).await;
+    let now = millis(SystemTime::now());
+    let elapsed = |r: &StageRow| {
+        let end = if r.state == "running" {
+            Some(now)
+        } else {
+            r.finished
+        };
+        Some(end? - r.scheduled?)
+    };
+    let time =
+        |f: fn(&StageTimes) -> i64| ints(rows.iter().map(|r| r.times.as_ref().map(f)).collect());
+    vec![
+        strings(rows.iter().map(|r| r.query.clone()).collect()),
+        strings(rows.iter().map(|r| r.job.clone()).collect()),
+        ints(rows.iter().map(|r| Some(r.stage)).collect()),
+        strings(rows.iter().map(|r| r.state.to_string()).collect()),
+        ints(rows.iter().map(|r| Some(r.tasks)).collect()),
+        timestamps(rows.iter().map(|r| r.scheduled).collect()),
+        timestamps(rows.iter().map(|r| r.finished).collect()),
+        ints(rows.iter().map(elapsed).collect()),
+        ints(rows.iter().map(|r| r.launch_ms).collect()),
+        ints(rows.iter().map(|r| r.task_ms).collect()),
+        time(|t| t.compute_ms),
+        time(|t| t.shuffle_read_ms),
+        time(|t| t.shuffle_write_ms),
+        ints(rows.iter().map(|r| r.rows).collect()),
+    ]
+}
+
+/// The stages of one job's execution graph, with the times of their tasks and the
+/// metrics of the finished ones.
+fn stage_rows(query: &str, graph: &(dyn ExecutionGraph + Send + Sync), rows: &mut Vec<StageRow>) {
+    let job = graph.job_id().to_string();
+    let mut stages: Vec<_> = graph.stages().iter().collect();
+    stages.sort_by_key(|(id, _)| **id);
+    for (stage_id, stage) in stages {
+        let (state, metrics) = match stage {
+            ExecutionStage::UnResolved(_) => ("waiting", None),
+            ExecutionStage::Resolved(_) => ("ready", None),
+            ExecutionStage::Running(s) => ("running", s.stage_metrics.as_deref()),
+            ExecutionStage::Successful(s) => ("finished", Some(s.stage_metrics.as_slice())),
+            ExecutionStage::Failed(_) => ("failed", None),
+        };
+        let infos = stage.task_infos().unwrap_or_default();
+        let known = |t: u128| (t > 0).then_some(t as i64);
+        let scheduled = infos.iter().filter_map(|i| known(i.scheduled_time)).min();
+        let finished = infos.iter().filter_map(|i| known(i.finish_time)).max();
+        let started: Vec<&TaskInfo> = infos.iter().filter(|i| i.start_exec_time > 0).collect();
+        let launch_ms = started
+            .iter()
+            .map(|i| i.start_exec_time.saturating_sub(i.scheduled_time) as i64)
+            .sum();
+        let task_ms = started
+            .iter()
+            .filter(|i| i.end_exec_time > 0)
+            .map(|i| i.end_exec_time.saturating_sub(i.start_exec_time) as i64)
+            .sum();
+        let output = infos
+            .iter()
+            .filter_map(|i| match &i.task_status {
+                task_status::Status::Successful(s) => {
+                    Some(s.partitions.iter().map(|p| p.num_rows as i64).sum::<i64>())
+                }
+                _ => None,
+            })
+            .sum();
+        let any = !started.is_empty();
+        rows.push(StageRow {
+            query: query.to_string(),
+            job: job.clone(),
+            stage: *stage_id as i64,
+            state,
+            tasks: infos.len() as i64,
+            scheduled,
+            finished,
+            launch_ms: any.then_some(launch_ms),
+            task_ms: any.then_some(task_ms),
+            times: metrics.map(|m| StageTimes::of(stage.plan(), m)),
+            rows: any.then_some(output),
+        });
+    }
+}
+
+/// Where a stage's task time went, summed over its finished tasks, in milliseconds.
+struct StageTimes {
+    /// CPU time of the stage's operators (DataFusion's `elapsed_compute`), not counting
+    /// the shuffle reader, whose poll time overlaps the fetches it waits for.
+    compute_ms: i64,
+    /// Reading the input stages' output: fetching it from other workers over Arrow
+    /// Flight and opening this worker's own files.
+    shuffle_read_ms: i64,
+    /// Writing the stage's output partitions to Arrow IPC files.
+    shuffle_write_ms: i64,
+}
+
+impl StageTimes {
+    /// `metrics` holds one set per operator of `plan` that has metrics, in pre-order, as
+    /// the workers collect them.
+    fn of(plan: &dyn ExecutionPlan, metrics: &[MetricsSet]) -> Self {
+        let mut readers = vec![];
+        let mut stack = vec![plan];
+        while let Some(node) = stack.pop() {
+            if node.metrics().is_some() {
+                readers.push(node.name().contains("ShuffleReader"));
+            }
+            stack.extend(node.children().into_iter().rev().map(|c| c.as_ref()));
+        }
+        let aligned = readers.len() == metrics.len();
+        let nanos =
+            |set: &MetricsSet, name: &str| set.sum_by_name(name).map_or(0, |v| v.as_usize() as i64);
+        let (mut compute, mut read, mut write) = (0, 0, 0);
+        for (i, set) in metrics.iter().enumerate() {
+            if !(aligned && readers[i]) {
+                compute += set.elapsed_compute().unwrap_or(0) as i64;
+            }
+            read += nanos(set, "fetch_time") + nanos(set, "local_read_time");
+            write += nanos(set, "write_time");
+        }
+        Self {
+            compute_ms: compute / 1_000_000,
+            shuffle_read_ms: read / 1_000_000,
+            shuffle_write_ms: write / 1_000_000,
         }
     }
 }

@@ -323,6 +323,33 @@ async fn tpch_runs_on_two_workers_with_the_answers_of_local_mode() {
     .unwrap();
     assert_eq!(workers_used, vec![vec!["2".to_string()]]);
 
+    // system.runtime.stages agrees with the tasks: one finished row per stage that ran, with
+    // its task count and output rows, and the time its tasks spent in operators and shuffles.
+    let stages = rows(
+        &client,
+        "SELECT count(*), count(*) FILTER (WHERE s.tasks = t.n AND s.rows = t.r \
+                AND s.scheduled <= s.finished AND s.shuffle_write_ms IS NOT NULL \
+                AND s.shuffle_read_ms IS NOT NULL AND s.launch_ms >= 0), \
+                sum(s.compute_ms) > 0 \
+         FROM system.runtime.stages s JOIN ( \
+           SELECT query_id, stage, count(*) AS n, sum(rows) AS r FROM system.runtime.tasks \
+           WHERE state = 'finished' GROUP BY query_id, stage) t \
+         ON s.query_id = t.query_id AND s.stage = t.stage WHERE s.state = 'finished'",
+    )
+    .await
+    .unwrap();
+    let ran = rows(
+        &client,
+        "SELECT count(*) FROM (SELECT DISTINCT query_id, stage FROM system.runtime.tasks \
+         WHERE state = 'finished')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stages,
+        vec![vec![ran[0][0].clone(), ran[0][0].clone(), "t".to_string()]]
+    );
+
     // Catalog queries run on the coordinator, also when they read data tables too.
     let mixed = rows(
         &client,
