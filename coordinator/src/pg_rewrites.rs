@@ -227,8 +227,8 @@ fn aggregate_scalar_subquery(expr: &mut SqlExpr) -> bool {
 
 /// `ARRAY(SELECT e FROM ... [WHERE ...] [ORDER BY ...])`, an array of a subquery's rows
 /// (psql's `\du`, `\d+`), which DataFusion cannot plan, as the scalar subquery
-/// `(SELECT array_agg(e [ORDER BY ...]) FROM ...)`. A subquery without rows gives NULL where
-/// PostgreSQL gives an empty array. One special case: `ARRAY(SELECT ... FROM
+/// `coalesce((SELECT array_agg(e [ORDER BY ...]) FROM ...), make_array())` (the empty
+/// array for a subquery without rows, as PostgreSQL gives). One special case: `ARRAY(SELECT ... FROM
 /// unnest(x.reloptions) ...)` (psql's `\d+`, over a toast table's options) is NULL, since
 /// Quarry's `reloptions` are always NULL (and DataFusion cannot unnest an outer column in
 /// a subquery's FROM).
@@ -284,8 +284,9 @@ fn array_subquery(expr: &mut SqlExpr) -> bool {
     if !replace_with(value, &format!("array_agg({value}{order})")) {
         return false;
     }
-    *expr = SqlExpr::Subquery(query);
-    true
+    // No rows: array_agg is NULL, PostgreSQL's ARRAY() an empty array.
+    let subquery = SqlExpr::Subquery(query);
+    replace_with(expr, &format!("coalesce({subquery}, make_array())"))
 }
 
 /// Aggregate functions PostgreSQL clients use in catalog subqueries.
@@ -644,8 +645,8 @@ mod tests {
                 "SELECT ARRAY(SELECT b.rolname FROM m JOIN b ON m.roleid = b.oid \
                  WHERE m.member = r.oid ORDER BY 1) AS memberof FROM r"
             ),
-            "SELECT (SELECT array_agg(b.rolname ORDER BY 1) FROM m JOIN b ON m.roleid = b.oid \
-             WHERE m.member = r.oid) AS memberof FROM r"
+            "SELECT coalesce((SELECT array_agg(b.rolname ORDER BY 1) FROM m JOIN b ON m.roleid = b.oid \
+             WHERE m.member = r.oid), make_array()) AS memberof FROM r"
         );
         assert_eq!(
             with_quarry_rewrites(

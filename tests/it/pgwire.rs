@@ -244,7 +244,7 @@ fn psql_and_psycopg_query_quarry() {
         ),
         (
             "\\du carol",
-            "List of roles\nRole name,Attributes,Member of\ncarol,,\n",
+            "List of roles\nRole name,Attributes,Member of\ncarol,,{}\n",
         ),
     ] {
         let out = server.psql(command);
