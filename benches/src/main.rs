@@ -56,6 +56,11 @@ struct TpchArgs {
     /// JSON results file; default benches/results/tpch-sf<SF>-<mode>.json.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Session settings for the run, `KEY=VALUE`, repeatable (for example
+    /// `datafusion.execution.parquet.pushdown_filters=true`); in every mode, plain
+    /// DataFusion included.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
     /// Reference answers (qNN.csv, as in tpch/answers/) for a scale factor that has none
     /// built in, such as DuckDB's written by `benches/compare.py --answers-out DIR`.
     #[arg(long)]
@@ -111,6 +116,8 @@ struct StageBreakdown {
     /// Task launch: from being scheduled to running on a worker, summed over tasks.
     launch_ms: i64,
     task_ms: i64,
+    /// Opening and decoding table files.
+    scan_ms: i64,
     compute_ms: i64,
     shuffle_read_ms: i64,
     shuffle_write_ms: i64,
@@ -131,7 +138,7 @@ async fn last_job_breakdown(runner: &mut impl Runner) -> Result<Breakdown, Strin
             "SELECT q.elapsed_ms, s.stage, s.tasks, \
                     CAST(s.scheduled AS BIGINT) - CAST(q.started AS BIGINT), \
                     CAST(s.finished AS BIGINT) - CAST(q.started AS BIGINT), \
-                    s.launch_ms, s.task_ms, s.compute_ms, s.shuffle_read_ms, \
+                    s.launch_ms, s.task_ms, s.scan_ms, s.compute_ms, s.shuffle_read_ms, \
                     s.shuffle_write_ms, s.rows \
              FROM system.runtime.stages s JOIN system.runtime.queries q \
                ON q.query_id = s.query_id \
@@ -155,10 +162,11 @@ async fn last_job_breakdown(runner: &mut impl Runner) -> Result<Breakdown, Strin
             finished_at_ms: number(row, 4)?,
             launch_ms: number(row, 5)?,
             task_ms: number(row, 6)?,
-            compute_ms: number(row, 7)?,
-            shuffle_read_ms: number(row, 8)?,
-            shuffle_write_ms: number(row, 9)?,
-            rows: number(row, 10)?,
+            scan_ms: number(row, 7)?,
+            compute_ms: number(row, 8)?,
+            shuffle_read_ms: number(row, 9)?,
+            shuffle_write_ms: number(row, 10)?,
+            rows: number(row, 11)?,
         });
     }
     if stages.is_empty() {
@@ -177,6 +185,7 @@ struct Report {
     sf: f64,
     mode: Mode,
     runs: usize,
+    settings: Vec<String>,
     machine: String,
     total_median_ms: f64,
     cpu_seconds: f64,
@@ -466,6 +475,7 @@ async fn bench(args: TpchArgs) -> Result<(), String> {
         sf: args.sf,
         mode: args.mode,
         runs: args.runs,
+        settings: args.settings.clone(),
         machine: machine(),
         total_median_ms: results.iter().map(|r| r.median_ms).sum(),
         cpu_seconds: cpu_seconds(),
@@ -496,6 +506,15 @@ async fn run_all(
     args: &TpchArgs,
     queries: &[usize],
 ) -> Result<Vec<QueryResult>, String> {
+    for setting in &args.settings {
+        let (key, value) = setting
+            .split_once('=')
+            .ok_or_else(|| format!("--set {setting}: expected KEY=VALUE"))?;
+        runner
+            .run(&format!("SET {} = '{}'", key.trim(), value.trim()))
+            .await
+            .map_err(|e| format!("--set {setting}: {e}"))?;
+    }
     let mut results = Vec::new();
     for &n in queries {
         let sql = quarry_tpch::query(n).ok_or_else(|| format!("no TPC-H query {n}"))?;
@@ -575,6 +594,9 @@ fn print_markdown(report: &Report) {
         "TPC-H SF {} through Quarry ({:?}), {} timed runs after a warm-up, {}",
         report.sf, report.mode, report.runs, report.machine
     );
+    if !report.settings.is_empty() {
+        println!("settings: {}", report.settings.join(", "));
+    }
     println!();
     println!("| query | median ms | rows | answer |");
     println!("|---:|---:|---:|---|");
@@ -601,13 +623,13 @@ fn print_breakdowns(report: &Report) {
     println!();
     println!(
         "| query | total | first task at | last task done at | after | stages | tasks \
-         | launch | task time | compute | shuffle read | shuffle write |"
+         | launch | task time | scan | compute | shuffle read | shuffle write |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for q in &report.queries {
         let Some(b) = &q.breakdown else { continue };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             q.query,
             b.total_ms,
             b.first_task_at_ms,
@@ -617,6 +639,7 @@ fn print_breakdowns(report: &Report) {
             b.sum(|s| s.tasks),
             b.sum(|s| s.launch_ms),
             b.sum(|s| s.task_ms),
+            b.sum(|s| s.scan_ms),
             b.sum(|s| s.compute_ms),
             b.sum(|s| s.shuffle_read_ms),
             b.sum(|s| s.shuffle_write_ms),

@@ -265,7 +265,12 @@ impl Cluster {
             .with_ballista_query_planner(Arc::new(planner))
             .with_ballista_override_create_grpc_client_endpoint(self.secret.endpoint_override())
             // Ballista's adaptive planner loses work when a worker dies (issue 3).
-            .with_ballista_adaptive_query_planner(false);
+            .with_ballista_adaptive_query_planner(false)
+            // Hash joins, as DataFusion plans them in one process: Ballista prefers
+            // sort-merge joins, which spill, but they made TPC-H SF 1 2.3 times slower on
+            // two workers (benches/RESULTS.md). A hash join that runs out of a worker's
+            // memory costs a retry with sort-merge joins (`Session::run_plan`).
+            .set_bool("datafusion.optimizer.prefer_hash_join", true);
         Ok(SessionStateBuilder::new_from_existing(state)
             .with_config(config)
             .build()

@@ -8,7 +8,8 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
 
 use crate::cluster::Cluster;
 use crate::engine::Engine;
@@ -16,7 +17,7 @@ use crate::front::{self, ObjectName};
 use crate::origins::{self, ColumnDescription};
 use crate::system::{QueryRecord, QueryState};
 use crate::temp::{self, TempTables};
-use crate::{CoordinatorError, Result, ddl};
+use crate::{CoordinatorError, RemoteFailure, Result, ddl};
 
 /// What a statement produced.
 pub enum Output {
@@ -337,17 +338,61 @@ impl Session {
         }
         let tag = command_tag(&plan);
         let columns = self.describe_columns(&plan);
-        let df = self.ctx.execute_logical_plan(plan).await?;
+        let df = self.ctx.execute_logical_plan(plan.clone()).await?;
         match tag {
             Some(tag) => {
                 df.collect().await?;
                 Ok(Output::Done(tag))
             }
-            None => Ok(Output::Rows(origins::with_stream_descriptions(
-                df.execute_stream().await?,
-                &columns,
-            ))),
+            None => {
+                let stream = self.spilling_on_join_memory(plan, df.execute_stream().await?)?;
+                Ok(Output::Rows(origins::with_stream_descriptions(
+                    stream, &columns,
+                )))
+            }
         }
+    }
+
+    /// `stream`, or, when it is a distributed query whose hash join ran out of a worker's
+    /// memory, the query run once more with sort-merge joins. Clusters prefer hash joins
+    /// (several times faster on TPC-H), which hold their build side in memory; sort-merge
+    /// joins spill. A distributed result arrives only once its job is done, so its first
+    /// item tells, and nothing was sent yet. The retry happens as the stream is read, under
+    /// the statement's timeout and cancellation like the first try.
+    fn spilling_on_join_memory(
+        &self,
+        plan: LogicalPlan,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<SendableRecordBatchStream> {
+        let mut state = self.ctx.state();
+        let hash_joins = state.config().options().optimizer.prefer_hash_join;
+        if self.engine.cluster().is_none()
+            || !hash_joins
+            || !crate::cluster::runs_on_cluster(&plan)?
+        {
+            return Ok(stream);
+        }
+        let schema = stream.schema();
+        let tries = async move {
+            let first = stream.next().await;
+            let Some(Err(error)) = first.as_ref().filter(|f| hash_join_out_of_memory(f)) else {
+                return futures::stream::iter(first).chain(stream).boxed();
+            };
+            tracing::info!(
+                error = %error,
+                "a hash join ran out of memory on a worker; running the query again with \
+                 sort-merge joins, which spill"
+            );
+            state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+            match DataFrame::new(state, plan).execute_stream().await {
+                Ok(again) => again.boxed(),
+                Err(e) => futures::stream::iter([Err(e)]).boxed(),
+            }
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::once(tries).flatten(),
+        )))
     }
 
     /// Which table column each output column of `plan` reads unchanged (RowDescription's
@@ -359,6 +404,17 @@ impl Session {
         let catalog = &state.config().options().catalog;
         origins::describe_columns(plan, &catalog.default_catalog, &catalog.default_schema)
     }
+}
+
+/// Whether a distributed query failed because a hash join's build side did not fit in a
+/// worker's memory.
+fn hash_join_out_of_memory(result: &datafusion::error::Result<RecordBatch>) -> bool {
+    let Err(error) = result else {
+        return false;
+    };
+    RemoteFailure::parse(&error.to_string()).is_some_and(|failure| {
+        failure.kind == "ResourcesExhausted" && failure.message.contains("HashJoin")
+    })
 }
 
 /// A statement parsed and planned, not yet run.

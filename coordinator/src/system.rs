@@ -234,6 +234,7 @@ impl SystemKind {
                 Field::new("elapsed_ms", DataType::Int64, true),
                 Field::new("launch_ms", DataType::Int64, true),
                 Field::new("task_ms", DataType::Int64, true),
+                Field::new("scan_ms", DataType::Int64, true),
                 Field::new("compute_ms", DataType::Int64, true),
                 Field::new("shuffle_read_ms", DataType::Int64, true),
                 Field::new("shuffle_write_ms", DataType::Int64, true),
@@ -518,6 +519,7 @@ async fn stages(state: &RuntimeState) -> Vec<ArrayRef> {
         ints(rows.iter().map(elapsed).collect()),
         ints(rows.iter().map(|r| r.launch_ms).collect()),
         ints(rows.iter().map(|r| r.task_ms).collect()),
+        time(|t| t.scan_ms),
         time(|t| t.compute_ms),
         time(|t| t.shuffle_read_ms),
         time(|t| t.shuffle_write_ms),
@@ -581,6 +583,9 @@ fn stage_rows(query: &str, graph: &(dyn ExecutionGraph + Send + Sync), rows: &mu
 
 /// Where a stage's task time went, summed over its finished tasks, in milliseconds.
 struct StageTimes {
+    /// Opening table files and decoding them (DataFusion's file scans:
+    /// `time_elapsed_opening` and `time_elapsed_processing`).
+    scan_ms: i64,
     /// CPU time of the stage's operators (DataFusion's `elapsed_compute`), not counting
     /// the shuffle reader, whose poll time overlaps the fetches it waits for.
     compute_ms: i64,
@@ -606,15 +611,17 @@ impl StageTimes {
         let aligned = readers.len() == metrics.len();
         let nanos =
             |set: &MetricsSet, name: &str| set.sum_by_name(name).map_or(0, |v| v.as_usize() as i64);
-        let (mut compute, mut read, mut write) = (0, 0, 0);
+        let (mut scan, mut compute, mut read, mut write) = (0, 0, 0, 0);
         for (i, set) in metrics.iter().enumerate() {
             if !(aligned && readers[i]) {
                 compute += set.elapsed_compute().unwrap_or(0) as i64;
             }
+            scan += nanos(set, "time_elapsed_opening") + nanos(set, "time_elapsed_processing");
             read += nanos(set, "fetch_time") + nanos(set, "local_read_time");
             write += nanos(set, "write_time");
         }
         Self {
+            scan_ms: scan / 1_000_000,
             compute_ms: compute / 1_000_000,
             shuffle_read_ms: read / 1_000_000,
             shuffle_write_ms: write / 1_000_000,
