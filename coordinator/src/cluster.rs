@@ -269,7 +269,7 @@ impl Cluster {
             // Hash joins, as DataFusion plans them in one process: Ballista prefers
             // sort-merge joins, which spill, but they made TPC-H SF 1 2.3 times slower on
             // two workers (benches/RESULTS.md). A hash join that runs out of a worker's
-            // memory costs a retry with sort-merge joins (`Session::spilling_on_join_memory`).
+            // memory costs a retry with sort-merge joins (`Session::retried_once`).
             .set_bool("datafusion.optimizer.prefer_hash_join", true);
         Ok(SessionStateBuilder::new_from_existing(state)
             .with_config(config)

@@ -345,7 +345,7 @@ impl Session {
                 Ok(Output::Done(tag))
             }
             None => {
-                let stream = self.spilling_on_join_memory(plan, df.execute_stream().await?)?;
+                let stream = self.retried_once(plan, df.execute_stream().await?)?;
                 Ok(Output::Rows(origins::with_stream_descriptions(
                     stream, &columns,
                 )))
@@ -353,37 +353,52 @@ impl Session {
         }
     }
 
-    /// `stream`, or, when it is a distributed query whose hash join ran out of a worker's
-    /// memory, the query run once more with sort-merge joins. Clusters prefer hash joins
-    /// (several times faster on TPC-H), which hold their build side in memory; sort-merge
-    /// joins spill. A distributed result arrives only once its job is done, so its first
-    /// item tells, and nothing was sent yet. The retry happens as the stream is read, under
-    /// the statement's timeout and cancellation like the first try.
-    fn spilling_on_join_memory(
+    /// `stream`, or, when it is a distributed query that failed before its first row in a
+    /// way another try can avoid, the query run once more:
+    /// * a hash join ran out of a worker's memory: again with sort-merge joins. Clusters
+    ///   prefer hash joins (several times faster on TPC-H), which hold their build side in
+    ///   memory; sort-merge joins spill.
+    /// * its result could not be fetched from a worker that died after finishing its part
+    ///   (the scheduler recovers lost shuffle data between stages, not the final result
+    ///   the coordinator fetches): again, on the workers left.
+    ///
+    /// A distributed result arrives only once its job is done, so its first item tells,
+    /// and nothing was sent yet. The retry happens as the stream is read, under the
+    /// statement's timeout and cancellation like the first try.
+    fn retried_once(
         &self,
         plan: LogicalPlan,
         mut stream: SendableRecordBatchStream,
     ) -> Result<SendableRecordBatchStream> {
         let mut state = self.ctx.state();
-        let hash_joins = state.config().options().optimizer.prefer_hash_join;
-        if self.engine.cluster().is_none()
-            || !hash_joins
-            || !crate::cluster::runs_on_cluster(&plan)?
-        {
+        if self.engine.cluster().is_none() || !crate::cluster::runs_on_cluster(&plan)? {
             return Ok(stream);
         }
         let schema = stream.schema();
         let tries = async move {
             let first = stream.next().await;
-            let Some(Err(error)) = first.as_ref().filter(|f| hash_join_out_of_memory(f)) else {
+            let retry = match &first {
+                Some(Err(error)) => Retry::after(error),
+                _ => None,
+            };
+            let Some(retry) = retry else {
                 return futures::stream::iter(first).chain(stream).boxed();
             };
-            tracing::info!(
-                error = %error,
-                "a hash join ran out of memory on a worker; running the query again with \
-                 sort-merge joins, which spill"
-            );
-            state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+            let reason = first.and_then(Result::err).map(|e| e.to_string());
+            match retry {
+                Retry::SortMergeJoins => {
+                    tracing::info!(
+                        error = reason,
+                        "a hash join ran out of memory on a worker; running the query again \
+                         with sort-merge joins, which spill"
+                    );
+                    state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+                }
+                Retry::Again => tracing::info!(
+                    error = reason,
+                    "a worker holding the result is gone; running the query again"
+                ),
+            }
             match DataFrame::new(state, plan).execute_stream().await {
                 Ok(again) => again.boxed(),
                 Err(e) => futures::stream::iter([Err(e)]).boxed(),
@@ -406,15 +421,27 @@ impl Session {
     }
 }
 
-/// Whether a distributed query failed because a hash join's build side did not fit in a
-/// worker's memory.
-fn hash_join_out_of_memory(result: &datafusion::error::Result<RecordBatch>) -> bool {
-    let Err(error) = result else {
-        return false;
-    };
-    RemoteFailure::parse(&error.to_string()).is_some_and(|failure| {
-        failure.kind == "ResourcesExhausted" && failure.message.contains("HashJoin")
-    })
+/// How a distributed query that failed before its first row runs again.
+enum Retry {
+    /// A hash join's build side did not fit in a worker's memory.
+    SortMergeJoins,
+    /// The worker holding (part of) the result died after its tasks finished.
+    Again,
+}
+
+impl Retry {
+    fn after(error: &DataFusionError) -> Option<Retry> {
+        let text = error.to_string();
+        if RemoteFailure::parse(&text).is_some_and(|failure| {
+            failure.kind == "ResourcesExhausted" && failure.message.contains("HashJoin")
+        }) {
+            Some(Retry::SortMergeJoins)
+        } else if text.contains("Shuffle fetch partition error") {
+            Some(Retry::Again)
+        } else {
+            None
+        }
+    }
 }
 
 /// A statement parsed and planned, not yet run.
