@@ -99,13 +99,38 @@ fn plan_sqlstate(message: &str) -> &'static str {
     }
 }
 
-/// The ErrorResponse a client sees.
+/// The ErrorResponse a client sees. An error Quarry has no code for (XX000) that a
+/// PostgreSQL or MySQL source raised keeps the source's code: a table dropped in the
+/// source after planning is 42P01, a division by zero in a pushed-down query 22012.
 pub(crate) fn error_info(err: &CoordinatorError) -> ErrorInfo {
-    ErrorInfo::new(
-        "ERROR".to_string(),
-        sqlstate(err).to_string(),
-        err.user_message(),
-    )
+    let message = err.user_message();
+    let code = match sqlstate(err) {
+        "XX000" => source_sqlstate(&message).unwrap_or_else(|| "XX000".to_string()),
+        code => code.to_string(),
+    };
+    ErrorInfo::new("ERROR".to_string(), code, message)
+}
+
+/// The SQLSTATE in the text of a source's error, as the connectors report them (also
+/// from workers, whose errors arrive as text): PostgreSQL's `SQLSTATE: 42P01`
+/// (datafusion-table-providers' rendering), MySQL's `ERROR 1146 (42S02): ...`, whose
+/// codes for a missing table and column become PostgreSQL's.
+fn source_sqlstate(message: &str) -> Option<String> {
+    let code_at = |text: &str| {
+        let code: String = text.chars().take(5).collect();
+        (code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric())).then_some(code)
+    };
+    if let Some(at) = message.find("SQLSTATE: ") {
+        return code_at(&message[at + "SQLSTATE: ".len()..]);
+    }
+    let at = message.find("ERROR ")?;
+    let rest = &message[at + "ERROR ".len()..];
+    let state = code_at(&rest[rest.find(" (")? + 2..])?;
+    match state.as_str() {
+        "42S02" => Some("42P01".to_string()),
+        "42S22" => Some("42703".to_string()),
+        _ => None,
+    }
 }
 
 /// Errors of cursor statements: PostgreSQL's codes for a missing or duplicate cursor.
@@ -152,4 +177,33 @@ fn fatal(code: &str, message: String) -> PgWireError {
 
 pub(crate) fn user_error(err: CoordinatorError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(&err)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(message: &str) -> String {
+        let err = CoordinatorError::DataFusion(DataFusionError::Execution(message.to_string()));
+        error_info(&err).code
+    }
+
+    #[test]
+    fn a_sources_own_sqlstate_is_kept_for_errors_quarry_has_no_code_for() {
+        // As datafusion-table-providers renders a PostgreSQL error.
+        let postgres = "postgres catalog \"pg\": Query execution failed.\n\
+            db error: ERROR: relation \"public.retyped\" does not exist\nSQLSTATE: 42P01\n\
+            For details, refer to the PostgreSQL manual (query: SELECT ...)";
+        assert_eq!(code_of(postgres), "42P01");
+        assert_eq!(
+            code_of("... division by zero\nSQLSTATE: 22012\n..."),
+            "22012"
+        );
+        // mysql_async's rendering; MySQL's codes for a missing table or column mapped.
+        let mysql = "mysql catalog \"my\": Server error: `ERROR 1146 (42S02): Table \
+            'shop.gone' doesn't exist'";
+        assert_eq!(code_of(mysql), "42P01");
+        assert_eq!(code_of("ERROR 1064 (42000): You have an error"), "XX000");
+        assert_eq!(code_of("something else failed"), "XX000");
+    }
 }

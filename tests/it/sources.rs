@@ -504,9 +504,11 @@ async fn a_table_changed_after_planning_is_an_error_that_names_it() {
     let planned = plan().await;
     run(psql(PG_DATABASE).args(["-c", "DROP TABLE public.retyped"])).unwrap();
     let error = run_planned(planned).await.unwrap_err();
+    // With PostgreSQL's code, which the wire front end passes on (pgwire-server errors.rs).
     assert!(
         error.contains("postgres catalog \"pg\"")
-            && error.contains("relation \"public.retyped\" does not exist"),
+            && error.contains("relation \"public.retyped\" does not exist")
+            && error.contains("SQLSTATE: 42P01"),
         "{error}"
     );
 }
