@@ -332,7 +332,8 @@ mod tests {
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
 
-    async fn origins_of(sql: &str) -> Vec<Option<(String, i16)>> {
+    /// The logical plan of `sql` over tables `t(a int, b text)` and `u(c bigint)`.
+    async fn plan_of(sql: &str) -> LogicalPlan {
         let ctx = SessionContext::new();
         let t = Arc::new(Schema::new(vec![
             Field::new("a", DataType::Int32, false),
@@ -343,13 +344,15 @@ mod tests {
             .unwrap();
         ctx.register_table("u", Arc::new(MemTable::try_new(u, vec![vec![]]).unwrap()))
             .unwrap();
-        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
-        let names = [("t", relation_oid("datafusion", "public", "t"))];
-        let names = names
+        ctx.state().create_logical_plan(sql).await.unwrap()
+    }
+
+    async fn origins_of(sql: &str) -> Vec<Option<(String, i16)>> {
+        let plan = plan_of(sql).await;
+        let by_oid: std::collections::HashMap<u32, &str> = ["t", "u"]
             .into_iter()
-            .chain([("u", relation_oid("datafusion", "public", "u"))]);
-        let by_oid: std::collections::HashMap<u32, &str> =
-            names.map(|(name, oid)| (oid, name)).collect();
+            .map(|name| (relation_oid("datafusion", "public", name), name))
+            .collect();
         describe_columns(&plan, "datafusion", "public")
             .into_iter()
             .map(|c| {
@@ -359,16 +362,9 @@ mod tests {
             .collect()
     }
 
-    /// The names a PostgreSQL client sees for the columns of `sql` over `t(a, b)`.
+    /// The names a PostgreSQL client sees for the columns of `sql`.
     async fn labels_of(sql: &str) -> Vec<String> {
-        let ctx = SessionContext::new();
-        let t = Arc::new(Schema::new(vec![
-            Field::new("a", DataType::Int32, false),
-            Field::new("b", DataType::Utf8, true),
-        ]));
-        ctx.register_table("t", Arc::new(MemTable::try_new(t, vec![vec![]]).unwrap()))
-            .unwrap();
-        let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+        let plan = plan_of(sql).await;
         let columns = describe_columns(&plan, "datafusion", "public");
         let schema = with_descriptions(plan.schema().inner(), &columns);
         schema

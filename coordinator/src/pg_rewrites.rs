@@ -228,10 +228,10 @@ fn aggregate_scalar_subquery(expr: &mut SqlExpr) -> bool {
 /// `ARRAY(SELECT e FROM ... [WHERE ...] [ORDER BY ...])`, an array of a subquery's rows
 /// (psql's `\du`, `\d+`), which DataFusion cannot plan, as the scalar subquery
 /// `coalesce((SELECT array_agg(e [ORDER BY ...]) FROM ...), make_array())` (the empty
-/// array for a subquery without rows, as PostgreSQL gives). One special case: `ARRAY(SELECT ... FROM
-/// unnest(x.reloptions) ...)` (psql's `\d+`, over a toast table's options) is NULL, since
-/// Quarry's `reloptions` are always NULL (and DataFusion cannot unnest an outer column in
-/// a subquery's FROM).
+/// array for a subquery without rows, as PostgreSQL gives). One special case:
+/// `ARRAY(SELECT ... FROM unnest(x.reloptions) ...)` (psql's `\d+`, over a toast table's
+/// options) is NULL, since Quarry's `reloptions` are always NULL (and DataFusion cannot
+/// unnest an outer column in a subquery's FROM).
 fn array_subquery(expr: &mut SqlExpr) -> bool {
     let SqlExpr::Function(f) = expr else {
         return false;
@@ -466,9 +466,9 @@ fn catalog_table_read(select: &Select) -> Option<String> {
 }
 
 /// `SELECT ..., (correlated subquery), ... FROM pg_policy ...` (psql's `\d+` lists a table's
-/// row-level security policies so): the table has no rows in Quarry (`EMPTY_TABLES`), so the statement
-/// returns none whatever its columns compute, and columns with subqueries DataFusion cannot
-/// plan (`oid = ANY (outer array)`) become NULL, keeping their names.
+/// row-level security policies so): the table has no rows in Quarry (`EMPTY_TABLES`), so
+/// the statement returns none whatever its columns compute, and columns with subqueries
+/// DataFusion cannot plan (`oid = ANY (outer array)`) become NULL, keeping their names.
 fn subqueries_over_empty_tables(statement: &mut Statement) -> bool {
     let Statement::Query(query) = statement else {
         return false;

@@ -374,11 +374,14 @@ impl Session {
         if self.engine.cluster().is_none() || !crate::cluster::runs_on_cluster(&plan)? {
             return Ok(stream);
         }
+        let hash_joins = state.config().options().optimizer.prefer_hash_join;
         let schema = stream.schema();
         let tries = async move {
             let first = stream.next().await;
+            // Sort-merge joins only help where the query had hash joins.
             let retry = match &first {
-                Some(Err(error)) => Retry::after(error),
+                Some(Err(error)) => Retry::after(error)
+                    .filter(|r| hash_joins || !matches!(r, Retry::SortMergeJoins)),
                 _ => None,
             };
             let Some(retry) = retry else {

@@ -435,13 +435,18 @@ async fn tasks(state: &RuntimeState) -> Vec<ArrayRef> {
     ]
 }
 
+/// A job's stages, by stage id.
+fn stages_in_order(graph: &(dyn ExecutionGraph + Send + Sync)) -> Vec<(&usize, &ExecutionStage)> {
+    let mut stages: Vec<_> = graph.stages().iter().collect();
+    stages.sort_by_key(|(id, _)| **id);
+    stages
+}
+
 /// The tasks of one job's execution graph. A Ballista task may run several partitions of
 /// its stage (one per slot it got); `partitions` lists them.
 fn task_rows(query: &str, graph: &(dyn ExecutionGraph + Send + Sync), rows: &mut Vec<TaskRow>) {
     let job = graph.job_id().to_string();
-    let mut stages: Vec<_> = graph.stages().iter().collect();
-    stages.sort_by_key(|(id, _)| **id);
-    for (stage_id, stage) in stages {
+    for (stage_id, stage) in stages_in_order(graph) {
         for info in stage.task_infos().unwrap_or_default() {
             let (worker, state, output) = match &info.task_status {
                 task_status::Status::Running(r) => (Some(r.executor_id.clone()), "running", None),
@@ -531,9 +536,7 @@ async fn stages(state: &RuntimeState) -> Vec<ArrayRef> {
 /// metrics of the finished ones.
 fn stage_rows(query: &str, graph: &(dyn ExecutionGraph + Send + Sync), rows: &mut Vec<StageRow>) {
     let job = graph.job_id().to_string();
-    let mut stages: Vec<_> = graph.stages().iter().collect();
-    stages.sort_by_key(|(id, _)| **id);
-    for (stage_id, stage) in stages {
+    for (stage_id, stage) in stages_in_order(graph) {
         let (state, metrics) = match stage {
             ExecutionStage::UnResolved(_) => ("waiting", None),
             ExecutionStage::Resolved(_) => ("ready", None),
