@@ -205,13 +205,35 @@ fn expr_label(expr: &Expr, input: &LogicalPlan) -> Option<String> {
         Expr::ScalarFunction(f) => Some(f.name().to_string()),
         Expr::AggregateFunction(f) => Some(f.func.name().to_string()),
         Expr::WindowFunction(f) => Some(f.fun.name().to_string()),
-        Expr::Case(_) => Some("case".to_string()),
+        // PostgreSQL names a CASE after its ELSE result when that has a name of its own.
+        Expr::Case(case) => case
+            .else_expr
+            .as_deref()
+            .and_then(|e| own_label(e, input))
+            .or_else(|| Some("case".to_string())),
         Expr::Exists(_) => Some("exists".to_string()),
         Expr::ScalarSubquery(subquery) => {
             let plan = subquery.subquery.as_ref();
             label(plan, 0).or_else(|| Some(plan.schema().field(0).name().clone()))
         }
         _ => Some(UNNAMED.to_string()),
+    }
+}
+
+/// The name of `expr` where PostgreSQL's parser takes it from the expression itself (a
+/// column, a function call, ...), not from a fallback: `?column?`, the type of a cast
+/// constant, or `case`.
+fn own_label(expr: &Expr, input: &LogicalPlan) -> Option<String> {
+    match expr {
+        Expr::Literal(..) | Expr::Placeholder(_) => None,
+        Expr::Cast(Cast { expr, .. }) | Expr::TryCast(TryCast { expr, .. }) => {
+            own_label(expr, input)
+        }
+        Expr::Column(column) => {
+            label(input, index_in(input, column)?).or_else(|| Some(column.name.clone()))
+        }
+        Expr::Case(case) => own_label(case.else_expr.as_deref()?, input),
+        other => expr_label(other, input).filter(|name| name != UNNAMED),
     }
 }
 
@@ -407,6 +429,18 @@ mod tests {
         assert_eq!(
             labels_of("SELECT 1, 1 + 1, a, t.b, a AS x, CASE WHEN a > 0 THEN 1 END FROM t").await,
             ["?column?", "?column?", "a", "b", "x", "case"]
+        );
+        // A CASE is named after its ELSE result where that has a name of its own.
+        assert_eq!(
+            labels_of(
+                "SELECT CASE WHEN a > 0 THEN 1 ELSE a END, CASE WHEN a > 0 THEN 1 ELSE 0 END, \
+                 CASE WHEN a > 0 THEN 'x' ELSE upper(b) END, \
+                 CASE WHEN a > 0 THEN 1 ELSE '0'::int END, \
+                 CASE WHEN a > 0 THEN 1 ELSE CASE WHEN a < 0 THEN 2 ELSE a::int8 END END, \
+                 CASE WHEN a > 0 THEN 1 ELSE a + 1 END FROM t"
+            )
+            .await,
+            ["a", "case", "upper", "case", "a", "case"]
         );
         assert_eq!(
             labels_of("SELECT count(*), count(a), upper(min(b)), sum(a) AS \"sum(a)\" FROM t")
