@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, DataType as SqlDataType, Expr as SqlExpr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Select, SelectItem,
-    SetExpr, Statement, Subscript, TableFactor, TableWithJoins, Value as SqlValue,
+    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Interval, Select,
+    SelectItem, SetExpr, Statement, Subscript, TableFactor, TableWithJoins, Value as SqlValue,
     visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -40,6 +40,8 @@ pub(crate) fn with_quarry_rewrites(sql: &str) -> String {
         changed |= no_serial_sequence(expr);
         changed |= subscripts_as_series(expr);
         changed |= regtype_lookup(expr);
+        changed |= interval_times(expr);
+        changed |= to_char_template(expr);
         ControlFlow::<()>::Continue(())
     });
     if changed {
@@ -600,6 +602,102 @@ fn syntax_function_name(expr: &SqlExpr) -> Option<&'static str> {
     })
 }
 
+/// `n * INTERVAL '...'`, in either order, which DataFusion cannot multiply (Tableau's
+/// DATEADD writes `d + n * INTERVAL '1 MONTH'`): the interval's text with each amount
+/// multiplied by `n`, cast to an interval, as in
+/// `CAST(CAST((n) * 1 AS VARCHAR) || ' MONTH' AS INTERVAL)`. A constant `n` folds to one
+/// interval, a column's is made row by row, and fractions carry down as in PostgreSQL
+/// (`1.5 * INTERVAL '1 month'` is 1 month 15 days).
+fn interval_times(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::BinaryOp {
+        left,
+        op: BinaryOperator::Multiply,
+        right,
+    } = expr
+    else {
+        return false;
+    };
+    let (factor, interval) = match (left.as_ref(), right.as_ref()) {
+        (_, SqlExpr::Interval(interval)) => (left.as_ref(), interval),
+        (SqlExpr::Interval(interval), _) => (right.as_ref(), interval),
+        _ => return false,
+    };
+    let Some(parts) = interval_parts(interval) else {
+        return false;
+    };
+    let text = parts
+        .iter()
+        .map(|(amount, unit)| format!("CAST(({factor}) * {amount} AS VARCHAR) || ' {unit}'"))
+        .collect::<Vec<_>>()
+        .join(" || ' ' || ");
+    replace_with(expr, &format!("CAST({text} AS INTERVAL)"))
+}
+
+/// `to_char(value, 'template')` with a PostgreSQL template (to_char.rs).
+fn to_char_template(expr: &mut SqlExpr) -> bool {
+    let SqlExpr::Function(f) = expr else {
+        return false;
+    };
+    if !is_function(f, "to_char") {
+        return false;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return false;
+    };
+    let [
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(value)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(template))),
+    ] = list.args.as_slice()
+    else {
+        return false;
+    };
+    let SqlValue::SingleQuotedString(template) = &template.value else {
+        return false;
+    };
+    match crate::to_char::to_char_sql(&format!("({value})"), template) {
+        Some(sql) => replace_with(expr, &format!("({sql})")),
+        None => false,
+    }
+}
+
+/// The amounts and units of an interval written `'n unit [n unit ...]'` or `'n' UNIT`;
+/// None for other forms (`'01:30'`, `HOUR TO MINUTE`), left to DataFusion.
+fn interval_parts(interval: &Interval) -> Option<Vec<(String, String)>> {
+    if interval.last_field.is_some()
+        || interval.leading_precision.is_some()
+        || interval.fractional_seconds_precision.is_some()
+    {
+        return None;
+    }
+    let SqlExpr::Value(value) = interval.value.as_ref() else {
+        return None;
+    };
+    let SqlValue::SingleQuotedString(text) = &value.value else {
+        return None;
+    };
+    let amount = |word: &str| word.parse::<f64>().is_ok().then(|| word.to_string());
+    let mut words = text.split_whitespace();
+    let mut parts = Vec::new();
+    match &interval.leading_field {
+        Some(unit) => {
+            parts.push((amount(words.next()?)?, unit.to_string()));
+            if words.next().is_some() {
+                return None;
+            }
+        }
+        None => {
+            while let Some(word) = words.next() {
+                let unit = words.next()?;
+                if !unit.chars().all(|c| c.is_ascii_alphabetic()) {
+                    return None;
+                }
+                parts.push((amount(word)?, unit.to_string()));
+            }
+        }
+    }
+    (!parts.is_empty()).then_some(parts)
+}
+
 /// Replaces `expr` with the expression `sql`; false (and `expr` unchanged) when `sql` does
 /// not parse.
 fn replace_with(expr: &mut SqlExpr, sql: &str) -> bool {
@@ -730,6 +828,27 @@ mod tests {
         // Not with `*`, whose columns might repeat the name.
         let star = "SELECT *, max(x) FROM t";
         assert_eq!(with_quarry_rewrites(star), star);
+    }
+
+    #[test]
+    fn a_number_times_an_interval_becomes_an_interval_cast_from_text() {
+        assert_eq!(
+            with_quarry_rewrites("SELECT d + 3 * INTERVAL '1 MONTH' FROM t"),
+            "SELECT d + CAST(CAST((3) * 1 AS VARCHAR) || ' MONTH' AS INTERVAL) FROM t"
+        );
+        assert_eq!(
+            with_quarry_rewrites(
+                "SELECT INTERVAL '1 year 2 days' * n, INTERVAL '2' DAY * n FROM t"
+            ),
+            "SELECT CAST(CAST((n) * 1 AS VARCHAR) || ' year' || ' ' || \
+             CAST((n) * 2 AS VARCHAR) || ' days' AS INTERVAL), \
+             CAST(CAST((n) * 2 AS VARCHAR) || ' DAY' AS INTERVAL) FROM t"
+        );
+        // Forms it cannot take apart are left to DataFusion.
+        assert_eq!(
+            with_quarry_rewrites("SELECT 2 * INTERVAL '01:30' FROM t"),
+            "SELECT 2 * INTERVAL '01:30' FROM t"
+        );
     }
 
     #[test]
