@@ -188,6 +188,28 @@ async fn a_join_of_postgres_mysql_and_parquet_runs_on_the_workers() {
         .unwrap();
     assert!(!format!("{explain:?}").contains(password));
     assert!(!stored_bytes(cluster.data_dir()).contains(password));
+
+    // An error the source raises while a worker reads it keeps the source's SQLSTATE: a
+    // PostgreSQL table dropped after the statement was prepared (planned).
+    run(psql(PG_DATABASE).args([
+        "-c",
+        "DROP TABLE IF EXISTS public.vanishing; CREATE TABLE public.vanishing (id int); \
+         INSERT INTO public.vanishing VALUES (1)",
+    ]))
+    .unwrap();
+    let statement = client
+        .prepare("SELECT id FROM pg.public.vanishing WHERE id > 0")
+        .await
+        .unwrap();
+    run(psql(PG_DATABASE).args(["-c", "DROP TABLE public.vanishing"])).unwrap();
+    let error = client.query(&statement, &[]).await.unwrap_err();
+    let error = error.as_db_error().expect("an error from the server");
+    assert_eq!(
+        error.code(),
+        &tokio_postgres::error::SqlState::UNDEFINED_TABLE,
+        "{error:?}"
+    );
+    assert!(error.message().contains("vanishing"), "{error:?}");
 }
 
 fn quarry_local(data_dir: &Path, key: &str, sql: &str) -> std::process::Output {
