@@ -2,11 +2,15 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{
+    DdlStatement, DmlStatement, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, WriteOp, cast,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
@@ -336,6 +340,11 @@ impl Session {
         if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
             return self.temp.create(&self.ctx, create).await;
         }
+        if let LogicalPlan::Dml(dml) = &plan
+            && is_insert(&plan)
+        {
+            return self.insert(dml).await;
+        }
         let tag = command_tag(&plan);
         let columns = self.describe_columns(&plan);
         let df = self.ctx.execute_logical_plan(plan.clone()).await?;
@@ -351,6 +360,53 @@ impl Session {
                 )))
             }
         }
+    }
+
+    /// Runs an INSERT (temporary tables take them) and answers PostgreSQL's `INSERT 0 n`.
+    /// Its rows are cast to the table's exact column types first: a memory table accepts
+    /// rows of merely equivalent types (Utf8 for Utf8View) and then cannot be read back.
+    async fn insert(&self, dml: &DmlStatement) -> Result<Output> {
+        let table = dml.target.schema();
+        let input = dml.input.as_ref();
+        if input.schema().fields().len() != table.fields().len() {
+            return Err(CoordinatorError::Invalid(format!(
+                "INSERT into {} has {} columns for the table's {}",
+                dml.table_name,
+                input.schema().fields().len(),
+                table.fields().len()
+            )));
+        }
+        let columns = input
+            .schema()
+            .columns()
+            .into_iter()
+            .zip(table.fields())
+            .map(|(column, target)| {
+                let name = column.name.clone();
+                let expr = Expr::Column(column);
+                if expr.get_type(input.schema())? == *target.data_type() {
+                    Ok(expr)
+                } else {
+                    Ok(cast(expr, target.data_type().clone()).alias(name))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let input = LogicalPlanBuilder::from(input.clone())
+            .project(columns)?
+            .build()?;
+        let plan = LogicalPlan::Dml(DmlStatement::new(
+            dml.table_name.clone(),
+            Arc::clone(&dml.target),
+            dml.op.clone(),
+            Arc::new(input),
+        ));
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        let rows: u64 = batches
+            .iter()
+            .filter_map(|b| b.column(0).as_primitive_opt::<UInt64Type>())
+            .flat_map(|counts| counts.iter().flatten())
+            .sum();
+        Ok(Output::Done(format!("INSERT 0 {rows}")))
     }
 
     /// `stream`, or, when it is a distributed query that failed before its first row in a
@@ -469,6 +525,7 @@ impl Prepared {
     /// Describe); `None` when it only reports a command tag.
     pub fn result_schema(&self) -> Option<SchemaRef> {
         match self {
+            Prepared::Plan { plan, .. } if answers_with_tag(plan) => None,
             Prepared::Plan { plan, columns, .. } => {
                 Some(origins::with_descriptions(plan.schema().inner(), columns))
             }
@@ -707,6 +764,18 @@ fn postgres_compatible(sql: &str) -> String {
 }
 
 /// Statements that produce no rows, with their PostgreSQL command tags.
+fn is_insert(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)))
+}
+
+/// Whether `plan` answers with a command tag and no rows (what Describe reports as
+/// NoData): `run_plan` runs these to the end itself.
+fn answers_with_tag(plan: &LogicalPlan) -> bool {
+    command_tag(plan).is_some()
+        || is_insert(plan)
+        || matches!(plan, LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(_)))
+}
+
 fn command_tag(plan: &LogicalPlan) -> Option<String> {
     match plan {
         LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(_)) => {

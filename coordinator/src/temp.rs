@@ -21,7 +21,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement, Visit, Visitor,
+    Ident, ObjectName, ObjectNamePart, OnCommit, Query, SetExpr, Statement, Visit, Visitor,
     visit_relations_mut,
 };
 
@@ -51,9 +51,20 @@ impl TempTables {
         self.schema.table_exist(name)
     }
 
-    /// Drops a temporary table; false when there is none of that name.
+    /// Drops a temporary table; false when there is none of that name. Quarry's DDL
+    /// parser folds names to lower case, quoted ones too (Hive's names have no case), so
+    /// a quoted `"#Tableau_1"` arrives as `#tableau_1`: the one temporary table whose name
+    /// differs from it only in case is dropped then.
     pub(crate) fn drop_table(&self, name: &str) -> Result<bool> {
-        Ok(self.schema.deregister_table(name)?.is_some())
+        if self.schema.deregister_table(name)?.is_some() {
+            return Ok(true);
+        }
+        let names = self.schema.table_names();
+        let mut same = names.iter().filter(|n| n.to_lowercase() == name);
+        match (same.next(), same.next()) {
+            (Some(only), None) => Ok(self.schema.deregister_table(only)?.is_some()),
+            _ => Ok(false),
+        }
     }
 
     /// Prepares a statement for planning: `CREATE TEMP TABLE t` and `SELECT ... INTO TEMP t`
@@ -67,6 +78,21 @@ impl TempTables {
             Statement::CreateTable(create) if create.temporary => {
                 create.temporary = false;
                 create.name = temp_name(&create.name)?;
+                // PostgreSQL accepts and ignores LOCAL and GLOBAL (Tableau says LOCAL).
+                create.global = None;
+                match create.on_commit.take() {
+                    None | Some(OnCommit::PreserveRows) => {}
+                    Some(other) => {
+                        let clause = match other {
+                            OnCommit::DeleteRows => "DELETE ROWS",
+                            _ => "DROP",
+                        };
+                        return Err(CoordinatorError::Unsupported(format!(
+                            "ON COMMIT {clause}: a temporary table keeps its rows until it is \
+                             dropped or the session ends (ON COMMIT PRESERVE ROWS)"
+                        )));
+                    }
+                }
             }
             Statement::Query(query) => {
                 if let SetExpr::Select(select) = query.body.as_mut()

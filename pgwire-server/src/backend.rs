@@ -14,21 +14,26 @@ use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
-use pgwire::api::results::{DescribePortalResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
+    Response, Tag,
+};
 use pgwire::api::stmt::QueryParser;
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireServerHandlers, Type};
 use pgwire::api::{ConnectionGuard, ConnectionHandle, ConnectionManager};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
-use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_PORTAL};
+use pgwire::messages::extendedquery::{
+    Describe, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
+};
 use pgwire::messages::response::TransactionStatus;
 use quarry_coordinator::front::ROLLBACK_TO_SAVEPOINT;
 use quarry_coordinator::split::split_statements;
 use quarry_coordinator::{CoordinatorError, Output, Prepared, Session};
 
-use crate::copy;
+use crate::copy::{self, CopyOut};
 use crate::cursors::{CursorStatement, Cursors};
 use crate::errors::{cursor_error, user_error};
 use crate::fields::pg_fields;
@@ -213,10 +218,14 @@ impl SimpleQueryHandler for QuarryBackend {
             }
             let result = if wire::is_wire_statement(&statement) {
                 match wire::prepare(&self.session, &statement).await {
-                    Ok(prepared) => {
-                        self.run_wire(&prepared, None, &Format::UnifiedText, in_transaction)
-                            .await
-                    }
+                    Ok(prepared) => match self
+                        .run_wire(&prepared, None, &Format::UnifiedText, in_transaction)
+                        .await
+                    {
+                        // pgwire sends the responses queued here after the last statement.
+                        Ok(answer) => answer.respond(client, responses.is_empty()).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(user_error(e)),
                 }
             } else {
@@ -343,6 +352,12 @@ impl ExtendedQueryHandler for QuarryBackend {
             let fields = pg_fields(&cursor.schema, &format)?;
             return send_describe_response(client, &DescribePortalResponse::new(fields)).await;
         }
+        if message.target_type == TARGET_TYPE_BYTE_STATEMENT
+            && let Some(Entry::Value(statement)) = client.portal_store().get_statement(name)
+        {
+            let described = self.do_describe_statement(client, &statement).await?;
+            return send_describe_response(client, &StatementDescription(described)).await;
+        }
         self._on_describe(client, message).await
     }
 
@@ -359,7 +374,7 @@ impl ExtendedQueryHandler for QuarryBackend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let in_transaction = client.transaction_status() != TransactionStatus::Idle;
-        let response = self
+        let answer = self
             .run_wire(
                 &portal.statement.statement,
                 Some(portal),
@@ -367,6 +382,8 @@ impl ExtendedQueryHandler for QuarryBackend {
                 in_transaction,
             )
             .await?;
+        // An Execute answers one statement: nothing is queued before a copy sent here.
+        let response = answer.respond(client, true).await?;
         self.track_transaction(&response, in_transaction);
         Ok(response)
     }
@@ -414,16 +431,14 @@ impl QuarryBackend {
         portal: Option<&Portal<WireStatement>>,
         format: &Format,
         in_transaction: bool,
-    ) -> PgWireResult<Response> {
-        match statement {
+    ) -> PgWireResult<Answer> {
+        let response = match statement {
             WireStatement::Session(prepared) => {
                 response(self.run(prepared, portal, false).await?, format)
             }
             WireStatement::Copy { query, options } => {
                 let stream = rows_of(self.run(query, portal, false).await?, "COPY")?;
-                Ok(Response::CopyOut(
-                    copy::copy_out(stream, options.clone()).await?,
-                ))
+                return Ok(Answer::Copy(copy::copy_out(stream, options.clone()).await?));
             }
             WireStatement::Declare {
                 name,
@@ -461,7 +476,9 @@ impl QuarryBackend {
                             .map_err(|e| user_error(CoordinatorError::from(e)))?
                             .num_rows();
                     }
-                    return Ok(Response::Execution(Tag::new("MOVE").with_rows(moved)));
+                    return Ok(Answer::Respond(Response::Execution(
+                        Tag::new("MOVE").with_rows(moved),
+                    )));
                 }
                 // A BINARY cursor sends binary rows in the simple protocol too.
                 let format = match portal {
@@ -479,7 +496,8 @@ impl QuarryBackend {
             WireStatement::Cursor(CursorStatement::Declare { .. }) => Err(user_error(
                 CoordinatorError::Invalid("DECLARE was not planned".into()),
             )),
-        }
+        };
+        response.map(Answer::Respond)
     }
 
     /// Whether a transaction block is open after `response`; its end closes the cursors
@@ -492,6 +510,56 @@ impl QuarryBackend {
                 false
             }
             _ => in_transaction,
+        }
+    }
+}
+
+/// A statement's Describe as PostgreSQL answers it: its parameters, then NoData when it
+/// returns no rows. pgwire sends an empty RowDescription for a statement that has
+/// parameters but no result columns, and pgjdbc then refuses to run an INSERT as an update
+/// ("A result was returned when none was expected").
+struct StatementDescription(DescribeStatementResponse);
+
+impl DescribeResponse for StatementDescription {
+    fn parameters(&self) -> Option<&[Type]> {
+        self.0.parameters()
+    }
+
+    fn fields(&self) -> &[FieldInfo] {
+        self.0.fields()
+    }
+
+    fn no_data() -> Self {
+        StatementDescription(DescribeStatementResponse::no_data())
+    }
+
+    fn is_no_data(&self) -> bool {
+        self.0.fields().is_empty()
+    }
+}
+
+/// A statement's answer.
+enum Answer {
+    Respond(Response),
+    Copy(CopyOut),
+}
+
+impl Answer {
+    /// The response for pgwire to send. A COPY is sent here when nothing is queued before
+    /// it (`first`), so that its tag counts rows and an error ends it as PostgreSQL ends
+    /// one; after other statements of one simple query, pgwire sends it (copy.rs).
+    async fn respond<C>(self, client: &mut C, first: bool) -> PgWireResult<Response>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin,
+        PgWireError: From<C::Error>,
+    {
+        match self {
+            Answer::Respond(response) => Ok(response),
+            Answer::Copy(copy) if first => {
+                let rows = copy.send(client).await?;
+                Ok(Response::Execution(Tag::new("COPY").with_rows(rows)))
+            }
+            Answer::Copy(copy) => Ok(Response::CopyOut(copy.into_response())),
         }
     }
 }

@@ -19,11 +19,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::sqlparser::tokenizer::Token;
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{CopyResponse, FieldInfo};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::copy::CopyData;
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 use pgwire::types::ToSqlText;
 use postgres_types::{IsNull, ToSql};
 use quarry_coordinator::CoordinatorError;
@@ -319,13 +321,83 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The CopyOutResponse for a query's rows. The first batch is read here, so an error in
-/// planning or at the start of execution is an ordinary error response; a later one
-/// ends the copy (pgwire then reports it).
+/// A `COPY ... TO STDOUT` ready to send: its header line, if asked for, and its rows, one
+/// CopyData message each (clients such as psycopg read a row per message).
+pub(crate) struct CopyOut {
+    columns: usize,
+    header: Option<Bytes>,
+    rows: BoxStream<'static, PgWireResult<CopyData>>,
+}
+
+impl CopyOut {
+    /// Sends the copy as PostgreSQL does and returns its rows, for the tag: the header
+    /// alone, then the rows, and an error ends the copy as an ErrorResponse (left to the
+    /// caller) after the rows sent before it.
+    pub(crate) async fn send<C>(mut self, client: &mut C) -> PgWireResult<usize>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin,
+        PgWireError: From<C::Error>,
+    {
+        let columns = i16::try_from(self.columns).map_err(|_| {
+            user_error(CoordinatorError::Invalid(format!(
+                "COPY of {} columns: at most {} can be copied",
+                self.columns,
+                i16::MAX
+            )))
+        })?;
+        let formats = vec![0; self.columns];
+        client
+            .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+                0, columns, formats,
+            )))
+            .await?;
+        if let Some(header) = self.header {
+            client
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(header)))
+                .await?;
+        }
+        let mut rows = 0;
+        while let Some(row) = self.rows.next().await {
+            client.feed(PgWireBackendMessage::CopyData(row?)).await?;
+            rows += 1;
+        }
+        client
+            .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+            .await?;
+        Ok(rows)
+    }
+
+    /// The copy for pgwire to send, which counts CopyData messages as the tag's rows: the
+    /// header goes with the first row, or alone when there are none (the tag then says
+    /// `COPY 1`), and an error reaches the client as a CopyFail before the error.
+    pub(crate) fn into_response(self) -> CopyResponse {
+        let Some(header) = self.header else {
+            return CopyResponse::new(0, self.columns, self.rows);
+        };
+        let data = futures::stream::once(async move {
+            let (first, rest) = self.rows.into_future().await;
+            let first = match first {
+                None => Ok(CopyData::new(header)),
+                Some(Ok(row)) => {
+                    let mut data = BytesMut::from(header.as_ref());
+                    data.extend_from_slice(&row.data);
+                    Ok(CopyData::new(data.freeze()))
+                }
+                Some(Err(e)) => Err(e),
+            };
+            futures::stream::once(async { first }).chain(rest)
+        })
+        .flatten();
+        CopyResponse::new(0, self.columns, data)
+    }
+}
+
+/// The copy of a query's rows. The query runs here up to its first row, so an error in
+/// planning or before any row is an ordinary error response.
 pub(crate) async fn copy_out(
     mut stream: SendableRecordBatchStream,
     options: CopyOptions,
-) -> PgWireResult<CopyResponse> {
+) -> PgWireResult<CopyOut> {
     let schema = stream.schema();
     let fields = Arc::new(arrow_schema_to_pg_fields(
         &schema,
@@ -350,10 +422,14 @@ pub(crate) async fn copy_out(
             "FORCE_QUOTE column \"{missing}\" is not in the COPY's columns"
         ))));
     }
-    let first = match stream.next().await {
-        Some(Err(e)) => return Err(user_error(CoordinatorError::from(e))),
-        first => first,
-    };
+    let mut first = None;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| user_error(CoordinatorError::from(e)))?;
+        if batch.num_rows() > 0 {
+            first = Some(batch);
+            break;
+        }
+    }
     let mut encoder = CopyRowEncoder {
         options: Arc::new(options),
         force,
@@ -364,17 +440,20 @@ pub(crate) async fn copy_out(
     };
     let header = encoder.options.header.then(|| encoder.header(&fields));
     let state = CopyState {
-        batches: Some(Box::pin(futures::stream::iter(first).chain(stream))),
+        batches: Some(Box::pin(futures::stream::iter(first.map(Ok)).chain(stream))),
         encoder,
         fields,
-        header,
         pending: VecDeque::new(),
     };
     let rows = futures::stream::unfold(state, |mut state| async move {
         let item = state.next().await?;
         Some((item, state))
     });
-    Ok(CopyResponse::new(0, columns, rows))
+    Ok(CopyOut {
+        columns,
+        header,
+        rows: rows.boxed(),
+    })
 }
 
 type BatchStream =
@@ -385,8 +464,6 @@ struct CopyState {
     batches: Option<BatchStream>,
     encoder: CopyRowEncoder,
     fields: Arc<Vec<FieldInfo>>,
-    /// Sent with the first row: pgwire counts CopyData messages as the tag's rows.
-    header: Option<Bytes>,
     pending: VecDeque<PgWireResult<CopyData>>,
 }
 
@@ -398,15 +475,9 @@ impl CopyState {
             }
             match self.batches.as_mut()?.next().await {
                 Some(Ok(batch)) => {
-                    let mut rows = self.encoder.encode_batch(&batch, &self.fields);
+                    let rows = self.encoder.encode_batch(&batch, &self.fields);
                     if rows.last().is_some_and(Result::is_err) {
                         self.batches = None;
-                    }
-                    if let (Some(Ok(first)), Some(header)) = (rows.first_mut(), &self.header) {
-                        let mut data = BytesMut::from(header.as_ref());
-                        data.extend_from_slice(&first.data);
-                        *first = CopyData::new(data.freeze());
-                        self.header = None;
                     }
                     self.pending.extend(rows);
                 }
@@ -416,8 +487,7 @@ impl CopyState {
                 }
                 None => {
                     self.batches = None;
-                    // No rows: the header alone (the tag then says COPY 1).
-                    return self.header.take().map(|h| Ok(CopyData::new(h)));
+                    return None;
                 }
             }
         }

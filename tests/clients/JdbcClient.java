@@ -23,6 +23,84 @@ public class JdbcClient {
         }
     }
 
+    // What a BI tool does over pgjdbc (Tableau, DBeaver): metadata of a query from a
+    // prepared statement that is never executed, a `WHERE 1=0` probe, a filter list in a
+    // temporary table filled by a batch of inserts, and a large result read with autocommit
+    // off and a fetch size, which pgjdbc reads through a portal in chunks.
+    static void biToolSession(Connection conn) throws Exception {
+        try (PreparedStatement ps = conn.prepareStatement(
+                 "SELECT o_orderkey, o_totalprice, o_orderdate FROM tpch.orders WHERE o_custkey = ?")) {
+            ResultSetMetaData md = ps.getMetaData();
+            String shape = md.getColumnCount() + " " + md.getColumnName(1) + ":" + md.getColumnTypeName(1)
+                + " " + md.getColumnName(2) + ":" + md.getColumnTypeName(2)
+                + " " + md.getColumnName(3) + ":" + md.getColumnTypeName(3);
+            check(shape.equals("3 o_orderkey:int8 o_totalprice:numeric o_orderdate:date"), "unexecuted metadata " + shape);
+            check(ps.getParameterMetaData().getParameterType(1) == Types.BIGINT,
+                  "parameter type " + ps.getParameterMetaData().getParameterTypeName(1));
+        }
+        try (Statement st = conn.createStatement();
+             ResultSet rs = st.executeQuery("SELECT * FROM tpch.region WHERE 1=0")) {
+            check(!rs.next(), "WHERE 1=0 has no rows");
+            ResultSetMetaData md = rs.getMetaData();
+            check(md.getColumnCount() == 3 && md.getColumnName(2).equals("r_name")
+                  && md.getColumnType(1) == Types.BIGINT, "WHERE 1=0 columns");
+        }
+
+        try (Statement st = conn.createStatement()) {
+            st.execute("CREATE LOCAL TEMPORARY TABLE \"#Tableau_1_Filter\" (\"n_name\" TEXT) ON COMMIT PRESERVE ROWS");
+        }
+        try (PreparedStatement ps = conn.prepareStatement("INSERT INTO \"#Tableau_1_Filter\" (\"n_name\") VALUES (?)")) {
+            for (String name : new String[] {"FRANCE", "GERMANY", "JAPAN"}) {
+                ps.setString(1, name);
+                ps.addBatch();
+            }
+            int[] counts = ps.executeBatch();
+            check(counts.length == 3 && counts[0] == 1 && counts[2] == 1, "batch insert counts " + java.util.Arrays.toString(counts));
+        }
+        List<String> filtered = new ArrayList<>();
+        List<String> direct = new ArrayList<>();
+        String byNation = "SELECT n.n_name, count(*) FROM tpch.customer c JOIN tpch.nation n ON c.c_nationkey = n.n_nationkey ";
+        try (Statement st = conn.createStatement()) {
+            try (ResultSet rs = st.executeQuery(byNation
+                     + "JOIN \"#Tableau_1_Filter\" f ON n.n_name = f.n_name GROUP BY n.n_name ORDER BY 1")) {
+                while (rs.next()) filtered.add(rs.getString(1) + "=" + rs.getLong(2));
+            }
+            try (ResultSet rs = st.executeQuery(byNation
+                     + "WHERE n.n_name IN ('FRANCE', 'GERMANY', 'JAPAN') GROUP BY n.n_name ORDER BY 1")) {
+                while (rs.next()) direct.add(rs.getString(1) + "=" + rs.getLong(2));
+            }
+            check(filtered.size() == 3 && filtered.equals(direct), "temp filter " + filtered + " vs " + direct);
+            st.execute("DROP TABLE \"#Tableau_1_Filter\"");
+        }
+        System.out.println("temp table filter: " + filtered);
+
+        long expectedRows;
+        long expectedSum;
+        try (Statement st = conn.createStatement();
+             ResultSet rs = st.executeQuery("SELECT count(*), sum(l_orderkey) FROM tpch.lineitem")) {
+            check(rs.next(), "lineitem totals");
+            expectedRows = rs.getLong(1);
+            expectedSum = rs.getLong(2);
+        }
+        conn.setAutoCommit(false);
+        try (Statement st = conn.createStatement()) {
+            st.setFetchSize(1000);
+            long rows = 0;
+            long sum = 0;
+            try (ResultSet rs = st.executeQuery("SELECT l_orderkey, l_comment FROM tpch.lineitem")) {
+                while (rs.next()) {
+                    rows++;
+                    sum += rs.getLong(1);
+                }
+            }
+            check(rows == expectedRows && sum == expectedSum,
+                  "fetch-size read " + rows + " rows, sum " + sum + "; expected " + expectedRows + ", " + expectedSum);
+            System.out.println("fetch-size read: " + rows + " rows");
+        }
+        conn.commit();
+        conn.setAutoCommit(true);
+    }
+
     public static void main(String[] args) throws Exception {
         String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/quarry?user=jdbc&ApplicationName=jdbc_test";
         try (Connection conn = DriverManager.getConnection(url)) {
@@ -132,6 +210,7 @@ public class JdbcClient {
             }
             check(types.contains("int4") && types.contains("numeric") && types.contains("text") && types.contains("date"),
                   "type info " + types);
+            biToolSession(conn);
             System.out.println("jdbc ok");
         }
     }

@@ -44,4 +44,41 @@ columns = [(row.column_name, row.type_name, row.ordinal_position) for row in cur
 check([c[0] for c in columns] == ["n_nationkey", "n_name", "n_regionkey", "n_comment"], f"SQLColumns {columns}")
 check([c[2] for c in columns] == [1, 2, 3, 4], f"ordinal positions {columns}")
 conn.close()
+
+# As BI tools (Tableau) configure psqlODBC for large results: UseDeclareFetch makes the driver
+# read every result through `DECLARE ... CURSOR` and `FETCH n`, here 500 rows at a time.
+conn = pyodbc.connect(
+    f"DRIVER={{PostgreSQL Unicode}};SERVER=127.0.0.1;PORT={PORT};DATABASE=quarry;UID=odbc;PWD=unused;"
+    "UseDeclareFetch=1;Fetch=500",
+    autocommit=True,
+)
+cur = conn.cursor()
+cur.execute("SELECT count(*), sum(l_orderkey) FROM tpch.lineitem")
+expected_rows, expected_sum = cur.fetchone()
+cur.execute("SELECT l_orderkey, l_comment FROM tpch.lineitem")
+rows = 0
+total = 0
+while True:
+    chunk = cur.fetchmany(2000)
+    if not chunk:
+        break
+    rows += len(chunk)
+    total += sum(row[0] for row in chunk)
+check((rows, total) == (expected_rows, expected_sum), f"declare-fetch read {rows} {total}, expected {expected_rows} {expected_sum}")
+
+# A metadata probe, then a filter list in a temporary table filled by bound inserts.
+cur.execute("SELECT * FROM tpch.region WHERE 1=0")
+check([d[0] for d in cur.description] == ["r_regionkey", "r_name", "r_comment"], f"WHERE 1=0 {cur.description}")
+check(cur.fetchall() == [], "WHERE 1=0 has no rows")
+cur.execute('CREATE LOCAL TEMPORARY TABLE "#Tableau_2_Filter" ("r_name" TEXT) ON COMMIT PRESERVE ROWS')
+cur.executemany('INSERT INTO "#Tableau_2_Filter" ("r_name") VALUES (?)', [("ASIA",), ("EUROPE",)])
+cur.execute(
+    'SELECT r.r_name, count(*) FROM tpch.nation n JOIN tpch.region r ON n.n_regionkey = r.r_regionkey '
+    'JOIN "#Tableau_2_Filter" f ON r.r_name = f.r_name GROUP BY r.r_name ORDER BY 1'
+)
+filtered = [tuple(row) for row in cur.fetchall()]
+check(filtered == [("ASIA", 5), ("EUROPE", 5)], f"temp table filter {filtered}")
+cur.execute('DROP TABLE "#Tableau_2_Filter"')
+conn.close()
+print(f"declare-fetch read {rows} rows")
 print("odbc ok")

@@ -142,6 +142,21 @@ def run_psycopg3():
             cur.execute("SELECT %s::int + 1, max(n_name), count(*) FROM tpch.nation", (1,), prepare=True)
             names = [c.name for c in cur.description]
             check(names == ["?column?", "max", "count"], f"prepared column names {names}")
+        # COPY TO STDOUT: a message per row (psycopg's rows() parses one row per message),
+        # and the tag's row count, which does not count a header.
+        with conn.cursor() as cur:
+            query = "SELECT r_regionkey, r_name FROM tpch.region ORDER BY 1"
+            with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+                blocks = [bytes(block).decode() for block in copy]
+            check(blocks[:2] == ["r_regionkey,r_name\n", "0,AFRICA\n"] and len(blocks) == 6, f"copy {blocks}")
+            check(cur.rowcount == 5, f"COPY tag rows {cur.rowcount}")
+            with cur.copy(f"COPY ({query}) TO STDOUT") as copy:
+                copy.set_types(["int8", "text"])
+                parsed = list(copy.rows())
+            check(parsed[0] == (0, "AFRICA") and len(parsed) == 5, f"copy rows {parsed}")
+            with cur.copy("COPY (SELECT r_name FROM tpch.region WHERE false) TO STDOUT (FORMAT csv, HEADER)") as copy:
+                blocks = [bytes(block).decode() for block in copy]
+            check(blocks == ["r_name\n"] and cur.rowcount == 0, f"header only: {blocks}, COPY {cur.rowcount}")
 
 
 def run_declared_lengths():

@@ -193,6 +193,24 @@ async fn copy_to_stdout_streams_text_and_csv_to_psql() {
     sorted.sort();
     assert_eq!(text, sorted.join("\n") + "\n");
 
+    // An error after rows were sent ends the copy as in PostgreSQL: psql writes the rows,
+    // then reports the error.
+    let out = server.psql(
+        "COPY (SELECT CAST(CASE WHEN v > 500000 THEN 'x' ELSE '1' END AS INT) \
+         FROM generate_series(1, 1000000) AS t(v)) TO STDOUT",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.starts_with("ERROR:") && stderr.contains("'x'"),
+        "{stderr}"
+    );
+    let copied = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(
+        copied > 0 && copied <= 500000,
+        "{copied} rows before the error"
+    );
+
     // What COPY does not do is refused with feature_not_supported, naming it.
     let refused = sqlstate(&client, "COPY tpch.nation FROM STDIN").await;
     assert!(
@@ -459,6 +477,21 @@ async fn temporary_tables_belong_to_their_session() {
     assert_eq!(
         text_rows(&a, "SELECT note FROM notes ORDER BY id").await,
         vec![vec![Some("one".into())], vec![Some("two".into())]]
+    );
+    // Tableau's form: LOCAL (ignored, as in PostgreSQL) and ON COMMIT PRESERVE ROWS, which
+    // is what Quarry's temporary tables do; the other ON COMMIT actions are refused.
+    a.simple_query(
+        "CREATE LOCAL TEMPORARY TABLE \"#Tableau_3_Filter\" (\"k\" BIGINT) ON COMMIT PRESERVE ROWS",
+    )
+    .await
+    .unwrap();
+    a.simple_query("DROP TABLE \"#Tableau_3_Filter\"")
+        .await
+        .unwrap();
+    let refused = sqlstate(&a, "CREATE TEMP TABLE gone (k int) ON COMMIT DROP").await;
+    assert!(
+        refused.starts_with("0A000") && refused.contains("ON COMMIT DROP"),
+        "{refused}"
     );
     // Listed in this session's information_schema.
     assert_eq!(

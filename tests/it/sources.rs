@@ -413,6 +413,41 @@ async fn tpch_over_postgres_and_mysql_gives_the_answers_of_parquet() {
 
 /// An engine in a new data directory (dropped with the returned guard), with the tests'
 /// master key.
+/// SQL shaped as Tableau writes it for PostgreSQL (tests/fixtures/tableau_queries.sql)
+/// gives, through the wire protocol, the answers of the PostgreSQL server over the same
+/// TPC-H data, as psql prints them.
+#[test]
+fn tableau_style_sql_gives_the_answers_of_postgresql() {
+    ensure_tpch_sources().unwrap();
+    let server = crate::pgwire::Server::start();
+    let port = server.port.to_string();
+    let queries = std::fs::read_to_string(fixture("tableau_queries.sql")).unwrap();
+    let queries: Vec<&str> = queries
+        .lines()
+        .filter(|l| !l.starts_with("--") && !l.trim().is_empty())
+        .collect();
+    assert!(queries.len() > 10);
+    for query in queries {
+        let expected =
+            run(psql(PG_DATABASE).args(["-c", &query.replace("SCHEMA", "quarry_tpch")])).unwrap();
+        let got = run(Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "tableau",
+                "-d",
+                "quarry",
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-tA", "-X"])
+            .args(["-c", &query.replace("SCHEMA", "tpch")]))
+        .unwrap();
+        assert_eq!(got, expected, "{query}");
+    }
+}
+
 async fn engine_with_master_key() -> (tempfile::TempDir, quarry_coordinator::Engine) {
     let data = tempfile::tempdir().unwrap();
     let mut config = quarry_coordinator::EngineConfig::new(data.path());
