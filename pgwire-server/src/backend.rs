@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use arrow_pg::datatypes::df::deserialize_parameters;
-use arrow_pg::datatypes::{encode_recordbatch, into_pg_type};
+use arrow_pg::datatypes::into_pg_type;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::SendableRecordBatchStream;
@@ -37,6 +37,7 @@ use crate::copy::{self, CopyOut};
 use crate::cursors::{CursorStatement, Cursors};
 use crate::errors::{cursor_error, user_error};
 use crate::fields::pg_fields;
+use crate::rows::encode_rows;
 use crate::startup::{QuarryStartup, StartupPolicy};
 use crate::wire::{self, WireStatement};
 
@@ -158,7 +159,7 @@ fn query_response(
         .map(
             move |batch| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
                 match batch {
-                    Ok(batch) => encode_recordbatch(Arc::clone(&row_fields), batch),
+                    Ok(batch) => Box::new(encode_rows(Arc::clone(&row_fields), batch)),
                     Err(e) => Box::new(std::iter::once(Err(user_error(CoordinatorError::from(e))))),
                 }
             },

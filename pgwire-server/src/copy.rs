@@ -31,6 +31,7 @@ use postgres_types::{IsNull, ToSql};
 use quarry_coordinator::CoordinatorError;
 
 use crate::errors::user_error;
+use crate::rows::{is_time, trim_fraction};
 use crate::words::{ParseResult, SyntaxError, Words};
 
 /// A `COPY ... TO STDOUT` statement.
@@ -620,6 +621,9 @@ impl Encoder for CopyRowEncoder {
                 pg_field.format_options(),
             )
             .map_err(PgWireError::ApiError)?;
+        if is_time(pg_field.datatype()) {
+            trim_fraction(&mut self.value);
+        }
         let force = self.force.get(self.column).copied().unwrap_or(false);
         match is_null {
             IsNull::Yes => {

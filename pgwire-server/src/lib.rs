@@ -26,6 +26,7 @@ mod copy;
 mod cursors;
 mod errors;
 mod fields;
+mod rows;
 mod server;
 mod startup;
 mod tls;
