@@ -358,20 +358,8 @@ fn no_serial_sequence(expr: &mut SqlExpr) -> bool {
 /// zips it with `unnest(a)` to number index keys), as `unnest(generate_series(1,
 /// array_length(a, 1)))`: DataFusion has no generate_subscripts, and zips unnests alike.
 fn subscripts_as_series(expr: &mut SqlExpr) -> bool {
-    let SqlExpr::Function(f) = expr else {
-        return false;
-    };
-    if !is_function(f, "generate_subscripts") {
-        return false;
-    }
-    let FunctionArguments::List(list) = &f.args else {
-        return false;
-    };
-    let [
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(dim)),
-    ] = list.args.as_slice()
-    else {
+    let args = call_args(expr, "generate_subscripts");
+    let Some([array, dim]) = args.as_deref() else {
         return false;
     };
     if dim.to_string() != "1" {
@@ -385,16 +373,8 @@ fn subscripts_as_series(expr: &mut SqlExpr) -> bool {
 /// NULL, as a lookup in pg_type by name; SQL's spellings of the built-in types are mapped to
 /// their pg_type names, and a `pg_catalog.` prefix is dropped.
 fn regtype_lookup(expr: &mut SqlExpr) -> bool {
-    let SqlExpr::Function(f) = expr else {
-        return false;
-    };
-    if !is_function(f, "to_regtype") {
-        return false;
-    }
-    let FunctionArguments::List(list) = &f.args else {
-        return false;
-    };
-    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(type_name))] = list.args.as_slice() else {
+    let args = call_args(expr, "to_regtype");
+    let Some([type_name]) = args.as_deref() else {
         return false;
     };
     let aliases = [
@@ -635,29 +615,17 @@ fn interval_times(expr: &mut SqlExpr) -> bool {
 
 /// `to_char(value, 'template')` with a PostgreSQL template (to_char.rs).
 fn to_char_template(expr: &mut SqlExpr) -> bool {
-    let SqlExpr::Function(f) = expr else {
-        return false;
-    };
-    if !is_function(f, "to_char") {
-        return false;
-    }
-    let FunctionArguments::List(list) = &f.args else {
-        return false;
-    };
-    let [
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(value)),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(template))),
-    ] = list.args.as_slice()
-    else {
+    let args = call_args(expr, "to_char");
+    let Some([value, SqlExpr::Value(template)]) = args.as_deref() else {
         return false;
     };
     let SqlValue::SingleQuotedString(template) = &template.value else {
         return false;
     };
-    match crate::to_char::to_char_sql(&format!("({value})"), template) {
-        Some(sql) => replace_with(expr, &format!("({sql})")),
-        None => false,
-    }
+    let Some(sql) = crate::to_char::to_char_sql(&format!("({value})"), template) else {
+        return false;
+    };
+    replace_with(expr, &format!("({sql})"))
 }
 
 /// The amounts and units of an interval written `'n unit [n unit ...]'` or `'n' UNIT`;
@@ -711,6 +679,26 @@ fn replace_with(expr: &mut SqlExpr, sql: &str) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// The arguments of `expr` when it calls `name` with positional arguments only.
+fn call_args<'a>(expr: &'a SqlExpr, name: &str) -> Option<Vec<&'a SqlExpr>> {
+    let SqlExpr::Function(f) = expr else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    if !is_function(f, name) {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether `f` calls `name`, with or without the `pg_catalog.` prefix.
