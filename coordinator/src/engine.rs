@@ -276,6 +276,7 @@ impl Engine {
             .with_runtime_env(Arc::clone(&self.inner.runtime))
             .with_catalog_list(catalogs)
             .with_default_features()
+            .with_analyzer_rule(Arc::new(crate::time_literals::TimeLiterals))
             .with_optimizer_rule(Arc::new(crate::like_escape::LikeEscape))
             .with_optimizer_rule(Arc::new(quarry_connectors::SourcePushdown))
             .build();

@@ -38,6 +38,7 @@ pub mod split;
 pub mod system;
 mod temp;
 mod text;
+mod time_literals;
 mod to_char;
 pub mod users;
 
