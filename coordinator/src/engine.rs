@@ -6,6 +6,7 @@ use std::sync::Arc;
 use datafusion::catalog::CatalogProviderList;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::optimizer::Analyzer;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use quarry_connectors::{MasterKey, QuarryOptions};
 use quarry_crawler::CrawlerService;
@@ -276,7 +277,12 @@ impl Engine {
             .with_runtime_env(Arc::clone(&self.inner.runtime))
             .with_catalog_list(catalogs)
             .with_default_features()
-            .with_analyzer_rule(Arc::new(crate::time_literals::TimeLiterals))
+            .with_analyzer_rules(
+                std::iter::once(Arc::new(crate::pg_datetime::DateWithTime) as _)
+                    .chain(Analyzer::new().rules)
+                    .collect(),
+            )
+            .with_analyzer_rule(Arc::new(crate::pg_datetime::TimeLiterals))
             .with_optimizer_rule(Arc::new(crate::like_escape::LikeEscape))
             .with_optimizer_rule(Arc::new(quarry_connectors::SourcePushdown))
             .build();

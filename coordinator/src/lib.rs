@@ -28,6 +28,7 @@ mod error;
 pub mod front;
 mod like_escape;
 mod origins;
+mod pg_datetime;
 mod pg_describe;
 mod pg_functions;
 mod pg_overlay;
@@ -38,7 +39,6 @@ pub mod split;
 pub mod system;
 mod temp;
 mod text;
-mod time_literals;
 mod to_char;
 pub mod users;
 

@@ -1,17 +1,27 @@
-//! Timestamps and times written without seconds (`'2024-01-01 10:00'`,
+//! Dates and times as PostgreSQL reads and computes them, where DataFusion differs.
+//!
+//! [`TimeLiterals`]: timestamps and times written without seconds (`'2024-01-01 10:00'`,
 //! `TIMESTAMP '2024-01-01 10:00+02'`, `'10:00'::time`), which PostgreSQL reads and Arrow's
 //! parser refuses ("error parsing time"). After type coercion every such value is a string
-//! constant cast to a timestamp or time type, explicitly or for a comparison; this rule
+//! constant cast to a timestamp or time type, explicitly or for a comparison; the rule
 //! adds the `:00` seconds to those constants before the optimizer folds the casts.
+//!
+//! [`DateWithTime`]: a date plus or minus an interval with hours, minutes or seconds.
+//! PostgreSQL's answer is a timestamp (`DATE '2024-01-01' + INTERVAL '90 minutes'` is
+//! `2024-01-01 01:30:00`); DataFusion's is a date, the time lost. The date is cast to a
+//! timestamp first, before type coercion, so comparisons with the result are coerced as
+//! usual. Intervals of whole days or months keep DataFusion's date (the same day
+//! PostgreSQL's timestamp starts), so date filters such as TPC-H's keep pruning by date.
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::DFSchema;
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Cast, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
@@ -34,6 +44,81 @@ impl AnalyzerRule for TimeLiterals {
             })
         })
         .map(|t| t.data)
+    }
+}
+
+/// Runs before type coercion (engine.rs puts it first).
+#[derive(Debug, Default)]
+pub(crate) struct DateWithTime;
+
+impl AnalyzerRule for DateWithTime {
+    fn name(&self) -> &str {
+        "quarry_date_with_time"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let mut schema = DFSchema::empty();
+            for input in plan.inputs() {
+                schema.merge(input.schema());
+            }
+            let names = NamePreserver::new(&plan);
+            let rewritten = plan.map_expressions(|expr| {
+                let name = names.save(&expr);
+                Ok(expr
+                    .transform_up(|e| timestamp_of_date(e, &schema))?
+                    .update_data(|e| name.restore(e)))
+            })?;
+            // A date became a timestamp: the plan's own columns change type.
+            if rewritten.transformed {
+                rewritten.map_data(LogicalPlan::recompute_schema)
+            } else {
+                Ok(rewritten)
+            }
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn timestamp_of_date(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let is_date = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Date32 | DataType::Date64));
+    let date_left = match op {
+        Operator::Plus if is_date(left) && has_time(right) => true,
+        Operator::Plus if has_time(left) && is_date(right) => false,
+        Operator::Minus if is_date(left) && has_time(right) => true,
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        unreachable!("matched above")
+    };
+    let timestamp = |e: Box<Expr>| {
+        Box::new(Expr::Cast(Cast::new(
+            e,
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+        )))
+    };
+    let (left, right) = if date_left {
+        (timestamp(left), right)
+    } else {
+        (left, timestamp(right))
+    };
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+        left,
+        op,
+        right,
+    })))
+}
+
+/// Whether `expr` is an interval constant with a part smaller than a day.
+fn has_time(expr: &Expr) -> bool {
+    match expr {
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) => v.nanoseconds != 0,
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => v.milliseconds != 0,
+        Expr::Negative(inner) => has_time(inner),
+        _ => false,
     }
 }
 
