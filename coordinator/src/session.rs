@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::UInt64Type;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{
@@ -763,7 +761,7 @@ fn postgres_compatible(sql: &str) -> String {
     }
 }
 
-/// Statements that produce no rows, with their PostgreSQL command tags.
+/// Whether `plan` is an INSERT.
 fn is_insert(plan: &LogicalPlan) -> bool {
     matches!(plan, LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)))
 }
@@ -776,6 +774,7 @@ fn answers_with_tag(plan: &LogicalPlan) -> bool {
         || matches!(plan, LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(_)))
 }
 
+/// Statements that produce no rows, with their PostgreSQL command tags.
 fn command_tag(plan: &LogicalPlan) -> Option<String> {
     match plan {
         LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(_)) => {
