@@ -33,17 +33,7 @@ impl AnalyzerRule for TimeLiterals {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            // A changed constant changes an expression's name: output columns keep theirs.
-            let names = NamePreserver::new(&plan);
-            plan.map_expressions(|expr| {
-                let name = names.save(&expr);
-                Ok(expr
-                    .transform(with_seconds)?
-                    .update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        rewrite_expressions(plan, |expr, _| with_seconds(expr))
     }
 }
 
@@ -57,27 +47,37 @@ impl AnalyzerRule for DateWithTime {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let mut schema = DFSchema::empty();
-            for input in plan.inputs() {
-                schema.merge(input.schema());
-            }
-            let names = NamePreserver::new(&plan);
-            let rewritten = plan.map_expressions(|expr| {
-                let name = names.save(&expr);
-                Ok(expr
-                    .transform_up(|e| timestamp_of_date(e, &schema))?
-                    .update_data(|e| name.restore(e)))
-            })?;
-            // A date became a timestamp: the plan's own columns change type.
-            if rewritten.transformed {
-                rewritten.map_data(LogicalPlan::recompute_schema)
-            } else {
-                Ok(rewritten)
-            }
-        })
-        .map(|t| t.data)
+        rewrite_expressions(plan, timestamp_of_date)
     }
+}
+
+/// `plan` and its subqueries with `rewrite` applied to every expression, bottom up, given
+/// the schema of the node's inputs. Output columns keep their names (a changed constant
+/// changes an expression's name), and a node whose expressions changed recomputes its
+/// schema (a date may have become a timestamp).
+fn rewrite_expressions(
+    plan: LogicalPlan,
+    rewrite: impl Fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|plan| {
+        let mut schema = DFSchema::empty();
+        for input in plan.inputs() {
+            schema.merge(input.schema());
+        }
+        let names = NamePreserver::new(&plan);
+        let rewritten = plan.map_expressions(|expr| {
+            let name = names.save(&expr);
+            Ok(expr
+                .transform_up(|e| rewrite(e, &schema))?
+                .update_data(|e| name.restore(e)))
+        })?;
+        if rewritten.transformed {
+            rewritten.map_data(LogicalPlan::recompute_schema)
+        } else {
+            Ok(rewritten)
+        }
+    })
+    .map(|t| t.data)
 }
 
 fn timestamp_of_date(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
