@@ -6,7 +6,8 @@
 //! constant cast to a timestamp or time type, explicitly or for a comparison; the rule
 //! adds the `:00` seconds to those constants before the optimizer folds the casts.
 //!
-//! [`DateWithTime`]: a date plus or minus an interval with hours, minutes or seconds.
+//! [`DateWithTime`]: a date plus or minus an interval with hours, minutes or seconds (or
+//! one computed as the query runs, whose parts are not known when planning).
 //! PostgreSQL's answer is a timestamp (`DATE '2024-01-01' + INTERVAL '90 minutes'` is
 //! `2024-01-01 01:30:00`); DataFusion's is a date, the time lost. The date is cast to a
 //! timestamp first, before type coercion, so comparisons with the result are coerced as
@@ -81,29 +82,29 @@ fn rewrite_expressions(
 }
 
 fn timestamp_of_date(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
         return Ok(Transformed::no(expr));
     };
     let is_date = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Date32 | DataType::Date64));
-    let date_left = match op {
-        Operator::Plus if is_date(left) && has_time(right) => true,
-        Operator::Plus if has_time(left) && is_date(right) => false,
-        Operator::Minus if is_date(left) && has_time(right) => true,
-        _ => return Ok(Transformed::no(expr)),
-    };
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
-        unreachable!("matched above")
-    };
+    let has_time = |e: &Expr| has_time(e, schema);
     let timestamp = |e: Box<Expr>| {
         Box::new(Expr::Cast(Cast::new(
             e,
             DataType::Timestamp(TimeUnit::Nanosecond, None),
         )))
     };
-    let (left, right) = if date_left {
-        (timestamp(left), right)
-    } else {
-        (left, timestamp(right))
+    let (left, right) = match op {
+        Operator::Plus | Operator::Minus if is_date(&left) && has_time(&right) => {
+            (timestamp(left), right)
+        }
+        Operator::Plus if has_time(&left) && is_date(&right) => (left, timestamp(right)),
+        _ => {
+            return Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr {
+                left,
+                op,
+                right,
+            })));
+        }
     };
     Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
         left,
@@ -112,13 +113,16 @@ fn timestamp_of_date(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>>
     })))
 }
 
-/// Whether `expr` is an interval constant with a part smaller than a day.
-fn has_time(expr: &Expr) -> bool {
+/// Whether interval `expr` may have a part smaller than a day: a constant that has one,
+/// or any interval computed as the query runs (`n * INTERVAL '1 minute'`, Tableau's
+/// DATEADD, is computed from text).
+fn has_time(expr: &Expr, schema: &DFSchema) -> bool {
     match expr {
         Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) => v.nanoseconds != 0,
         Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => v.milliseconds != 0,
-        Expr::Negative(inner) => has_time(inner),
-        _ => false,
+        Expr::Literal(..) => false,
+        Expr::Negative(inner) => has_time(inner, schema),
+        _ => matches!(expr.get_type(schema), Ok(DataType::Interval(_))),
     }
 }
 
